@@ -1,0 +1,35 @@
+"""Exceptions raised by nnforge.
+
+Every user-facing error is a subclass of both :class:`NNForgeError` and the builtin it refines, so
+callers may catch either ``nnforge.NNForgeError`` or the plain ``ValueError``/``TypeError``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataError",
+    "DivergenceError",
+    "NNForgeError",
+    "NotFittedError",
+    "SpecError",
+]
+
+
+class NNForgeError(Exception):
+    """Base class of every error nnforge raises on purpose."""
+
+
+class NotFittedError(NNForgeError, ValueError):
+    """An estimator or pipeline was used before ``fit``."""
+
+
+class SpecError(NNForgeError, ValueError):
+    """A dataset or model specification is invalid; the message names the JSON path."""
+
+
+class DataError(NNForgeError, ValueError):
+    """Input data is unusable; the message names the file, column, row (1-based) and value."""
+
+
+class DivergenceError(NNForgeError, FloatingPointError):
+    """Training produced a non-finite loss; the message names the fold and epoch."""
