@@ -1,0 +1,69 @@
+"""The ``nnforge`` command line.
+
+Each subcommand lives in its own module of this package and exposes ``register(subparsers)``,
+which adds its parser and sets ``func`` (taking the parsed ``argparse.Namespace`` and returning an
+exit code). This is the only package that prints for humans and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from nnforge import __version__
+from nnforge.exceptions import NNForgeError
+
+# Subcommand modules, in the order ``nnforge --help`` lists them.
+_COMMANDS = ("xor",)
+
+_HINTS = {
+    FileNotFoundError: "check the path, or see `nnforge data --help` for where data is looked up",
+    NNForgeError: "run with --debug for the full traceback",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="nnforge",
+        description="Neural networks and revertible preprocessing for tabular data.",
+    )
+    parser.add_argument("--version", action="version", version=f"nnforge {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMANDS:
+        importlib.import_module(f"nnforge.cli.{name}").register(subparsers)
+    return parser
+
+
+def _hint(exc: BaseException) -> str:
+    for kind, hint in _HINTS.items():
+        if isinstance(exc, kind):
+            return hint
+    return "run with --debug for the full traceback"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nnforge`` console script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("nnforge: interrupted", file=sys.stderr)
+        return 130
+    except (NNForgeError, OSError, ValueError, TypeError) as exc:
+        if args.debug:
+            raise
+        print(f"nnforge: error: {exc}", file=sys.stderr)
+        print(f"hint: {_hint(exc)}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
