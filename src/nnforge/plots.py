@@ -1,0 +1,954 @@
+"""Figures for training runs, predictions and importance: one public function per figure.
+
+Every function takes plain Polars frames or NumPy arrays (never a run directory, so the functions
+compose with any workflow) and returns a :class:`matplotlib.figure.Figure`. Figures are built on
+the Agg canvas directly, without :mod:`matplotlib.pyplot`: importing this module never selects a
+global backend nor opens a window, and figures are freed as soon as they are unreferenced.
+
+Colours follow the seed report: true values in red, predictions in blue; training in blue,
+validation in orange.
+
+Examples
+--------
+>>> fig = loss_curves(pl.read_csv("runs/kc/history.csv"))  # doctest: +SKIP
+>>> save_figure(fig, "runs/kc/plots/loss.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import NullLocator
+
+from nnforge._io import atomic_path
+
+__all__ = [
+    "compare_runs",
+    "feature_boxplots",
+    "figure_to_png",
+    "geo_map",
+    "importance_bar",
+    "loss_curves",
+    "predicted_vs_true",
+    "predictions_by_feature",
+    "r2_curves",
+    "save_figure",
+    "xor_surface",
+]
+
+TRUE_COLOR = "tab:red"
+PRED_COLOR = "tab:blue"
+TRAIN_COLOR = "tab:blue"
+VALID_COLOR = "tab:orange"
+DPI = 100
+
+# Above this many points, scatter plots switch to density (hexbin) or lighter markers.
+_DENSE = 3000
+
+_METRIC_LABELS = {
+    "train_loss": "training loss (preprocessed target)",
+    "val_loss": "validation loss (preprocessed target)",
+    "r2": "validation R²",
+    "mae": "validation MAE",
+    "lr": "learning rate",
+    "val_loss_std": "validation loss std",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new constrained-layout figure attached to its own Agg canvas (no pyplot state)."""
+    fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _label(name: str, units: Mapping[str, str] | None) -> str:
+    """``"price (USD)"`` when ``units`` knows the column, else the bare name."""
+    unit = (units or {}).get(name)
+    return f"{name} ({unit})" if unit else name
+
+
+def _require_columns(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:
+    if not isinstance(frame, pl.DataFrame):
+        msg = f"`{name}` must be a polars.DataFrame. Received: {name}={type(frame).__name__}"
+        raise TypeError(msg)
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        msg = (
+            f"`{name}` is missing the column(s) {missing}. Received: {name}.columns={frame.columns}"
+        )
+        raise ValueError(msg)
+
+
+def _float(frame: pl.DataFrame, column: str) -> np.ndarray:
+    """A column as float64 with nulls as NaN."""
+    return frame.get_column(column).cast(pl.Float64).to_numpy().astype(np.float64, copy=False)
+
+
+def _vector(x: Any, name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.ravel()
+    if arr.ndim != 1:
+        msg = f"`{name}` must be 1-D (one value per row). Received: {name}.shape={arr.shape}"
+        raise ValueError(msg)
+    return arr
+
+
+def _note(ax: Axes, text: str) -> None:
+    """Write a centred grey note in an empty axes."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", color="0.4", transform=ax.transAxes)
+
+
+def _history(history: pl.DataFrame, metric: str) -> pl.DataFrame:
+    """The ``fold, epoch, metric`` rows of a long history with a finite metric value."""
+    _require_columns(history, ["epoch", metric], "history")
+    if "fold" not in history.columns:
+        history = history.with_columns(pl.lit(0).alias("fold"))
+    value = pl.col(metric).cast(pl.Float64)
+    return (
+        history.select("fold", "epoch", value.alias(metric))
+        .filter(value.is_not_null() & value.is_finite())
+        .sort("fold", "epoch")
+    )
+
+
+def _mean_std(rows: pl.DataFrame, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-epoch mean and (population) std of ``metric`` across folds."""
+    agg = (
+        rows.group_by("epoch")
+        .agg(pl.col(metric).mean().alias("mean"), pl.col(metric).std(ddof=0).alias("std"))
+        .sort("epoch")
+    )
+    std = agg.get_column("std").fill_null(0.0).to_numpy()
+    return agg.get_column("epoch").to_numpy(), agg.get_column("mean").to_numpy(), std
+
+
+def _folds(rows: pl.DataFrame) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    """``(fold, epochs, values)`` per fold, sorted by fold; the metric is the last column."""
+    metric = rows.columns[-1]
+    parts = rows.partition_by("fold", as_dict=True)
+    return [
+        (fold, part.get_column("epoch").to_numpy(), part.get_column(metric).to_numpy())
+        for (fold,), part in sorted(parts.items(), key=lambda item: item[0])
+    ]
+
+
+def _fold_colors(n: int) -> list[Any]:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"] if n <= 10 else colormaps["viridis"]
+    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
+
+
+def _use_log(values: np.ndarray, log: bool | None) -> bool:
+    positive = values.size > 0 and bool(np.all(values > 0))
+    return positive if log is None else bool(log) and positive
+
+
+def _alpha(n: int) -> float:
+    """Marker opacity that keeps 100 or 20k overlapping points readable."""
+    return float(np.clip(800.0 / max(n, 1), 0.12, 0.8))
+
+
+# --------------------------------------------------------------------------------------------
+# output
+
+
+def figure_to_png(fig: Figure, *, dpi: float = DPI) -> bytes:
+    """Render ``fig`` to PNG bytes.
+
+    Parameters
+    ----------
+    fig : Figure
+        Any matplotlib figure.
+    dpi : float, default=100
+        Resolution of the image.
+
+    Returns
+    -------
+    bytes
+        The PNG file contents.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: float = DPI) -> Path:
+    """Write ``fig`` as a PNG file atomically (temporary name, then rename).
+
+    Parameters
+    ----------
+    fig : Figure
+        Any matplotlib figure.
+    path : str or Path
+        Destination; parent folders are created.
+    dpi : float, default=100
+        Resolution of the image.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi)
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# training curves
+
+
+def loss_curves(
+    history: pl.DataFrame, *, log: bool | None = None, title: str | None = None
+) -> Figure:
+    """Training and validation loss per epoch: thin per-fold lines, mean ± std band across folds.
+
+    Parameters
+    ----------
+    history : polars.DataFrame
+        Long-format ``history.csv``: ``fold, epoch, train_loss, val_loss, ...``. Null validation
+        values (epochs without evaluation) are skipped.
+    log : bool, optional
+        Logarithmic loss axis. Default: log when every loss is positive.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    _require_columns(history, ["epoch", "train_loss"], "history")
+    fig = _figure(7.5, 4.6)
+    ax = fig.add_subplot()
+    series = [("train_loss", "training", TRAIN_COLOR)]
+    if "val_loss" in history.columns:
+        series.append(("val_loss", "validation", VALID_COLOR))
+    handles: list[Any] = []
+    values: list[np.ndarray] = []
+    n_folds = 0
+    for metric, name, color in series:
+        rows = _history(history, metric)
+        if rows.height == 0:
+            continue
+        folds = _folds(rows)
+        n_folds = max(n_folds, len(folds))
+        for _, epochs, vals in folds:
+            ax.plot(epochs, vals, color=color, lw=0.7, alpha=0.35)
+            values.append(vals)
+        epochs, mean, std = _mean_std(rows, metric)
+        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.2, lw=0)
+        (line,) = ax.plot(epochs, mean, color=color, lw=2.0, marker="." if len(epochs) < 30 else "")
+        band = f", mean ± std over {len(folds)} folds" if len(folds) > 1 else ""
+        line.set_label(f"{name}{band}")
+        handles.append(line)
+    if not handles:
+        _note(ax, "no loss values recorded")
+    else:
+        all_values = np.concatenate(values)
+        if _use_log(all_values, log):
+            ax.set_yscale("log")
+        if n_folds > 1:
+            handles.append(Line2D([], [], color="0.5", lw=0.7, alpha=0.6, label="single folds"))
+        ax.legend(handles=handles, loc="upper right", fontsize="small")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss (on preprocessed target)")
+    ax.set_title(title or "Training and validation loss per epoch")
+    ax.grid(True, which="major", alpha=0.3)
+    return fig
+
+
+def r2_curves(history: pl.DataFrame, *, title: str | None = None) -> Figure:
+    """Validation R² per epoch, one line per fold plus the mean across folds.
+
+    Parameters
+    ----------
+    history : polars.DataFrame
+        Long-format ``history.csv`` with ``fold, epoch, r2``; null R² values are skipped.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+        Very negative early R² values are clipped at -1 so the converged part stays readable.
+    """
+    rows = _history(history, "r2")
+    fig = _figure(7.5, 4.6)
+    ax = fig.add_subplot()
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation R² (original units)")
+    ax.set_title(title or "Validation R² per fold and epoch")
+    ax.grid(True, alpha=0.3)
+    if rows.height == 0:
+        _note(ax, "no R² values recorded")
+        return fig
+    folds = _folds(rows)
+    colors = _fold_colors(len(folds))
+    for color, (fold, epochs, vals) in zip(colors, folds, strict=True):
+        ax.plot(epochs, vals, color=color, lw=1.0, alpha=0.85, label=f"fold {fold}")
+    if len(folds) > 1:
+        epochs, mean, _ = _mean_std(rows, "r2")
+        ax.plot(epochs, mean, color="black", lw=2.0, ls="--", label="mean")
+    vals = rows.get_column("r2").to_numpy()
+    low, high = float(np.min(vals)), float(np.max(vals))
+    bottom = max(low, -1.0)
+    span = max(high - bottom, 1e-3)
+    ax.set_ylim(bottom - 0.05 * span, min(high + 0.05 * span, 1.0 + 0.02 * span))
+    ax.legend(
+        loc="lower right",
+        fontsize="small",
+        ncol=2 if len(folds) > 4 else 1,
+        title="R² below -1 not shown" if low < -1.0 else None,
+        title_fontsize="small",
+    )
+    return fig
+
+
+def compare_runs(
+    histories: Mapping[str, pl.DataFrame],
+    metric: str = "val_loss",
+    *,
+    log: bool | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Overlay several runs' mean curves (± std band across folds) for one history metric.
+
+    Parameters
+    ----------
+    histories : mapping of str to polars.DataFrame
+        Run name to long-format history (``fold, epoch, <metric>``).
+    metric : str, default="val_loss"
+        History column to compare: ``train_loss``, ``val_loss``, ``r2``, ``mae``...
+    log : bool, optional
+        Logarithmic y axis. Default: log for losses (when positive), linear otherwise.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    if not histories:
+        msg = "`histories` must name at least one run. Received: histories={}"
+        raise ValueError(msg)
+    fig = _figure(7.5, 4.6)
+    ax = fig.add_subplot()
+    colors = _fold_colors(len(histories))
+    values = []
+    for color, (name, history) in zip(colors, histories.items(), strict=True):
+        rows = _history(history, metric)
+        if rows.height == 0:
+            continue
+        epochs, mean, std = _mean_std(rows, metric)
+        n_folds = rows.get_column("fold").n_unique()
+        ax.fill_between(epochs, mean - std, mean + std, color=color, alpha=0.15, lw=0)
+        label = f"{name} (final {mean[-1]:.4g}, {n_folds} fold{'s' if n_folds > 1 else ''})"
+        ax.plot(epochs, mean, color=color, lw=1.8, label=label)
+        values.append(mean)
+    ylabel = _METRIC_LABELS.get(metric, metric)
+    if values:
+        default_log = None if "loss" in metric else False
+        if _use_log(np.concatenate(values), default_log if log is None else log):
+            ax.set_yscale("log")
+        ax.legend(loc="best", fontsize="small")
+    else:
+        _note(ax, f"no run recorded `{metric}`")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{ylabel}, mean over folds")
+    ax.set_title(title or f"Comparison of runs: {ylabel}")
+    ax.grid(True, which="major", alpha=0.3)
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# predictions
+
+
+def predicted_vs_true(
+    y_true: Any,
+    y_pred: Any,
+    log: bool = False,
+    *,
+    label: str = "value",
+    title: str | None = None,
+    hexbin: bool | None = None,
+) -> Figure:
+    """Predicted against true values with the identity line; density bins for many points.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted values in the same (original) units.
+    log : bool, default=False
+        Logarithmic axes; non-positive values are dropped from the plot.
+    label : str, default="value"
+        Name and unit of the values, e.g. ``"price (USD)"``.
+    title : str, optional
+        Figure title.
+    hexbin : bool, optional
+        Draw a hexagonal density map instead of points. Default: when more than 3000 points.
+
+    Returns
+    -------
+    Figure
+    """
+    t, p = _vector(y_true, "y_true"), _vector(y_pred, "y_pred")
+    if t.shape != p.shape:
+        msg = f"`y_true` and `y_pred` must have the same length. Received: {len(t)} and {len(p)}"
+        raise ValueError(msg)
+    keep = np.isfinite(t) & np.isfinite(p)
+    if log:
+        keep &= (t > 0) & (p > 0)
+    t, p = t[keep], p[keep]
+    fig = _figure(6.4, 5.6)
+    ax = fig.add_subplot()
+    scale = "log" if log else "linear"
+    ax.set_title(title or f"Predicted vs true {label.split(' (')[0]}")
+    ax.set_xlabel(f"true {label}")
+    ax.set_ylabel(f"predicted {label}")
+    if t.size == 0:
+        _note(ax, "no finite values to plot")
+        return fig
+    lo, hi = float(min(t.min(), p.min())), float(max(t.max(), p.max()))
+    if hexbin if hexbin is not None else t.size > _DENSE:
+        hb = ax.hexbin(
+            t,
+            p,
+            gridsize=70,
+            bins="log",
+            mincnt=1,
+            cmap="viridis",
+            xscale=scale,
+            yscale=scale,
+            extent=_extent(lo, hi, log),
+            linewidths=0.1,
+        )
+        fig.colorbar(hb, ax=ax, label="rows per hexagon (log scale)")
+    else:
+        ax.scatter(t, p, s=8, alpha=_alpha(t.size), color=PRED_COLOR, lw=0, label="rows")
+        ax.set_xscale(scale)
+        ax.set_yscale(scale)
+    ax.plot([lo, hi], [lo, hi], color=TRUE_COLOR, ls="--", lw=1.2, label="identity (perfect)")
+    pad = (hi / lo) ** 0.03 if log and lo > 0 else None
+    limits = (lo / pad, hi * pad) if pad else (lo - 0.03 * (hi - lo), hi + 0.03 * (hi - lo))
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+    ax.set_aspect("equal", adjustable="box")
+    r2, mae = _r2_mae(t, p)
+    ax.text(
+        0.03,
+        0.97,
+        f"R² = {r2:.3f}\nMAE = {_fmt(mae)}\nn = {t.size:,}",
+        va="top",
+        ha="left",
+        transform=ax.transAxes,
+        fontsize="small",
+        bbox={"boxstyle": "round", "fc": "white", "alpha": 0.8},
+    )
+    ax.legend(loc="lower right", fontsize="small")
+    ax.grid(True, alpha=0.3)
+    _plain_ticks(ax, "x")
+    _plain_ticks(ax, "y")
+    return fig
+
+
+def _fmt(value: float) -> str:
+    """``25,780`` for large values, four significant digits otherwise."""
+    return f"{value:,.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
+
+
+def _plain_ticks(ax: Axes, axis: str = "y") -> None:
+    """Thousands separators instead of a ``1e6`` offset on a linear axis with large values."""
+    from matplotlib.ticker import FuncFormatter
+
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    scale = ax.get_yscale() if axis == "y" else ax.get_xscale()
+    low, high = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    if scale == "linear" and max(abs(low), abs(high)) >= 1e4:
+        target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def _extent(lo: float, hi: float, log: bool) -> tuple[float, float, float, float]:
+    if log:
+        lo, hi = np.log10(lo), np.log10(hi)
+    return (lo, hi, lo, hi)
+
+
+def _r2_mae(t: np.ndarray, p: np.ndarray) -> tuple[float, float]:
+    ss_res = float(np.sum((t - p) ** 2))
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+    return r2, float(np.mean(np.abs(t - p)))
+
+
+def _feature_axis(series: pl.Series) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
+    """Plot positions for a feature column, numeric keys for binning, and category labels."""
+    dtype = series.dtype
+    if dtype.is_temporal():
+        x = series.to_numpy()
+        return x, series.cast(pl.Int64).cast(pl.Float64).to_numpy(), None
+    if dtype.is_numeric() or dtype == pl.Boolean:
+        x = series.cast(pl.Float64).to_numpy()
+        return x, x, None
+    labels = sorted(str(v) for v in series.drop_nulls().unique().to_list())
+    index = {v: i for i, v in enumerate(labels)}
+    codes = np.array([index.get(str(v), np.nan) if v is not None else np.nan for v in series])
+    return codes, codes, labels
+
+
+def _binned_median(key: np.ndarray, y: np.ndarray, bins: int = 25) -> tuple[np.ndarray, np.ndarray]:
+    """Median of ``y`` in quantile bins of ``key``; returns (bin index order positions, medians)."""
+    ok = np.isfinite(key) & np.isfinite(y)
+    key, y = key[ok], y[ok]
+    if key.size < 20:
+        return np.array([]), np.array([])
+    edges = np.unique(np.quantile(key, np.linspace(0, 1, bins + 1)))
+    if edges.size < 3:
+        return np.array([]), np.array([])
+    which = np.clip(np.searchsorted(edges, key, side="right") - 1, 0, edges.size - 2)
+    centres, medians = [], []
+    for b in range(edges.size - 1):
+        sel = which == b
+        if sel.any():
+            centres.append(np.median(key[sel]))
+            medians.append(np.median(y[sel]))
+    return np.asarray(centres), np.asarray(medians)
+
+
+def predictions_by_feature(
+    frame: pl.DataFrame,
+    feature: str,
+    target: str,
+    pred: str,
+    *,
+    log: bool = False,
+    units: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """True and predicted values against one input feature, with binned medians of both.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Rows in original units holding ``feature``, ``target`` and ``pred``.
+    feature : str
+        Column for the x axis: numeric, date/datetime or categorical.
+    target, pred : str
+        Columns of true and predicted values.
+    log : bool, default=False
+        Logarithmic value axis (non-positive values dropped).
+    units : mapping of str to str, optional
+        Column name to unit, used in axis labels (``{"price": "USD"}``).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    _require_columns(frame, [feature, target, pred], "frame")
+    x, key, categories = _feature_axis(frame.get_column(feature))
+    t, p = _float(frame, target), _float(frame, pred)
+    if categories is not None:
+        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, size=x.size)
+        x = x + jitter
+    fig = _figure(7.5, 4.6)
+    ax = fig.add_subplot()
+    alpha = _alpha(len(t))
+    size = 10 if len(t) < _DENSE else 3
+    ax.scatter(x, t, s=size, lw=0, color=TRUE_COLOR, alpha=alpha, rasterized=True)
+    ax.scatter(x, p, s=size, lw=0, color=PRED_COLOR, alpha=alpha, rasterized=True)
+    handles: list[Any] = [
+        Line2D([], [], ls="", marker="o", color=TRUE_COLOR, label="true"),
+        Line2D([], [], ls="", marker="o", color=PRED_COLOR, label="predicted"),
+    ]
+    for values, color, name in ((t, "darkred", "true"), (p, "navy", "predicted")):
+        centres, medians = _binned_median(key, values)
+        if centres.size:
+            if frame.get_column(feature).dtype.is_temporal():
+                centres = centres.astype("int64").astype(x.dtype)
+            (line,) = ax.plot(
+                centres,
+                medians,
+                color=color,
+                lw=2.0,
+                marker="o",
+                ms=3,
+                path_effects=_halo(),
+                label=f"{name}, binned median",
+            )
+            handles.append(line)
+    if categories is not None:
+        ax.set_xticks(range(len(categories)))
+        ax.set_xticklabels(categories, rotation=45 if len(categories) > 6 else 0, ha="right")
+    if log and _use_log(np.concatenate([t[np.isfinite(t)], p[np.isfinite(p)]]), True):
+        ax.set_yscale("log")
+    ax.set_xlabel(_label(feature, units))
+    ax.set_ylabel(_label(target, units))
+    ax.set_title(title or f"True and predicted {target} by {feature}")
+    ax.legend(handles=handles, loc="best", fontsize="small")
+    ax.grid(True, alpha=0.3)
+    _plain_ticks(ax, "y")
+    if categories is None and not frame.get_column(feature).dtype.is_temporal():
+        _plain_ticks(ax, "x")
+    return fig
+
+
+def _halo() -> list[Any]:
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=3.5, foreground="white")]
+
+
+def geo_map(
+    frame: pl.DataFrame,
+    lat: str,
+    lon: str,
+    target: str,
+    pred: str,
+    *,
+    log_color: bool = False,
+    units: Mapping[str, str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Latitude/longitude scatter coloured by value: true and predicted side by side.
+
+    Both panels share one colour scale, spanning the 1st to 99th percentile of all values so a
+    few extreme rows do not wash out the rest; the highest values are drawn on top.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Rows holding ``lat``, ``lon``, ``target`` and ``pred`` (degrees, original units).
+    lat, lon : str
+        Latitude and longitude columns.
+    target, pred : str
+        Columns of true and predicted values.
+    log_color : bool, default=False
+        Logarithmic colour scale (for skewed values such as prices).
+    units : mapping of str to str, optional
+        Column name to unit, used in the colour bar label.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    _require_columns(frame, [lat, lon, target, pred], "frame")
+    y, x = _float(frame, lat), _float(frame, lon)
+    t, p = _float(frame, target), _float(frame, pred)
+    fig = _figure(11.0, 5.0)
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    both = np.concatenate([t, p])
+    both = both[np.isfinite(both)]
+    if log_color:
+        both = both[both > 0]
+    fig.suptitle(title or f"{target} by location: true vs predicted")
+    if both.size == 0:
+        for ax in axes:
+            _note(ax, "no finite values to plot")
+        return fig
+    vmin, vmax = np.percentile(both, [1, 99])
+    if vmax <= vmin:
+        vmin, vmax = float(both.min()), float(both.max()) + 1e-12
+    norm = LogNorm(vmin, vmax) if log_color else Normalize(vmin, vmax)
+    size = 12 if len(t) < _DENSE else 3
+    mappable = None
+    for ax, values, name in ((axes[0], t, "true"), (axes[1], p, "predicted")):
+        ok = np.isfinite(values) & np.isfinite(x) & np.isfinite(y)
+        if log_color:
+            ok &= values > 0
+        order = np.argsort(values[ok])
+        mappable = ax.scatter(
+            x[ok][order],
+            y[ok][order],
+            c=values[ok][order],
+            norm=norm,
+            cmap="viridis",
+            s=size,
+            lw=0,
+            rasterized=True,
+        )
+        ax.set_title(f"{name} {target}")
+        ax.set_xlabel(_label(lon, {lon: "degrees", **(units or {})}))
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel(_label(lat, {lat: "degrees", **(units or {})}))
+    finite_lat = y[np.isfinite(y)]
+    if finite_lat.size and np.all(np.abs(finite_lat) < 85):
+        # One degree of longitude is cos(latitude) as long as one degree of latitude.
+        aspect = 1.0 / np.cos(np.deg2rad(np.mean(finite_lat)))
+        for ax in axes:
+            ax.set_aspect(aspect, adjustable="box")
+    scale = "log colour scale, " if log_color else ""
+    bar = fig.colorbar(
+        mappable,
+        ax=list(axes),
+        extend="both",
+        shrink=0.9,
+        label=f"{_label(target, units)}, {scale}clipped to 1st to 99th percentile",
+    )
+    if not log_color and vmax >= 1e4:
+        from matplotlib.ticker import FuncFormatter
+
+        bar.formatter = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# data and importance
+
+
+def _numeric_columns(frame: pl.DataFrame) -> list[str]:
+    return [c for c, d in frame.schema.items() if d.is_numeric() or d == pl.Boolean]
+
+
+def _standardised(frame: pl.DataFrame, column: str) -> np.ndarray:
+    values = _float(frame, column)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return values
+    std = values.std()
+    return (values - values.mean()) / std if std > 0 else values - values.mean()
+
+
+def feature_boxplots(
+    before: pl.DataFrame,
+    after: pl.DataFrame,
+    *,
+    features: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Box plots of every numeric feature before (red) and after (blue) preprocessing.
+
+    Features live on very different scales, so each distribution is standardised for display
+    (``(x - mean) / std``, computed separately before and after): the plot compares shapes,
+    skewness and how extreme the outliers are. The axis is linear within ±3 std and logarithmic
+    beyond, so extreme outliers stay visible without squashing the boxes.
+
+    Parameters
+    ----------
+    before, after : polars.DataFrame
+        Feature frames before and after preprocessing; non-numeric columns are ignored. A feature
+        found in only one of the two frames gets a single box.
+    features : sequence of str, optional
+        Features to show, in order. Default: numeric columns of ``after`` then of ``before``.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    _require_columns(before, [], "before")
+    _require_columns(after, [], "after")
+    num_before, num_after = _numeric_columns(before), _numeric_columns(after)
+    if features is None:
+        features = list(dict.fromkeys(num_after + num_before))
+    features = list(features)
+    n = max(len(features), 1)
+    fig = _figure(8.0, min(1.4 + 0.42 * n, 30.0))
+    ax = fig.add_subplot()
+    ax.set_title(title or "Feature distributions before and after preprocessing")
+    if not features:
+        _note(ax, "no numeric features")
+        return fig
+    flier = {"marker": ".", "markersize": 2, "alpha": 0.4, "markeredgewidth": 0}
+    for frame, present, offset, color in (
+        (before, num_before, -0.2, TRUE_COLOR),
+        (after, num_after, 0.2, PRED_COLOR),
+    ):
+        data, positions = [], []
+        for i, feature in enumerate(features):
+            if feature in present:
+                data.append(_standardised(frame, feature))
+                positions.append(i + offset)
+        if not data:
+            continue
+        boxes = ax.boxplot(
+            data,
+            positions=positions,
+            widths=0.36,
+            orientation="horizontal",
+            patch_artist=True,
+            flierprops={**flier, "markerfacecolor": color},
+            medianprops={"color": "black"},
+            manage_ticks=False,
+        )
+        for box in boxes["boxes"]:
+            box.set_facecolor(color)
+            box.set_alpha(0.55)
+    ax.set_xscale("symlog", linthresh=3.0, linscale=2.0)
+    ax.axvspan(-3, 3, color="0.95", zorder=0)
+    low, high = ax.get_xlim()
+    ticks = [t for t in (-100, -30, -10, -3, -2, -1, 0, 1, 2, 3, 10, 30, 100) if low <= t <= high]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_yticks(range(len(features)))
+    ax.set_yticklabels(features, fontsize="small")
+    ax.set_ylim(len(features) - 0.5, -0.5)
+    ax.set_xlabel("standardised value (std from the mean; log scale beyond ±3)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(
+        handles=[
+            Patch(color=TRUE_COLOR, alpha=0.55, label="before preprocessing"),
+            Patch(color=PRED_COLOR, alpha=0.55, label="after preprocessing"),
+        ],
+        loc="lower right",
+        fontsize="small",
+    )
+    return fig
+
+
+def importance_bar(
+    importance: pl.DataFrame, *, top: int | None = None, title: str | None = None
+) -> Figure:
+    """Sorted horizontal bar chart of relative importance (%) with ± std error bars.
+
+    Parameters
+    ----------
+    importance : polars.DataFrame
+        ``importance.csv`` (or ``importance_groups.csv``): ``feature``, ``importance`` (mean R²
+        drop), ``importance_std`` and ``relative`` (percent). Without ``relative`` the
+        percentages are computed over the positive importances.
+    top : int, optional
+        Show only the ``top`` most important features.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    _require_columns(importance, ["feature", "importance"], "importance")
+    imp = _float(importance, "importance")
+    if "relative" in importance.columns:
+        rel = _float(importance, "relative")
+    else:
+        total = imp[imp > 0].sum()
+        rel = 100.0 * imp / total if total > 0 else np.zeros_like(imp)
+    std = _float(importance, "importance_std") if "importance_std" in importance.columns else None
+    if std is not None:
+        # Express the std in percent with the same factor that turned importance into relative.
+        ratio = rel / np.where(imp != 0, imp, np.nan)
+        ratio = ratio[np.isfinite(ratio)]
+        std = std * (float(np.median(ratio)) if ratio.size else 0.0)
+    order = np.argsort(-np.nan_to_num(rel, nan=-np.inf), kind="stable")
+    if top is not None:
+        order = order[:top]
+    names = [str(importance.get_column("feature")[int(i)]) for i in order]
+    values = rel[order]
+    n = max(len(names), 1)
+    fig = _figure(7.5, min(1.3 + 0.3 * n, 24.0))
+    ax = fig.add_subplot()
+    colors = [PRED_COLOR if v >= 0 else "0.6" for v in np.nan_to_num(values)]
+    ax.barh(
+        np.arange(len(names)),
+        values,
+        xerr=None if std is None else std[order],
+        color=colors,
+        error_kw={"ecolor": "0.25", "elinewidth": 0.8, "capsize": 2},
+    )
+    ends = np.maximum(values, 0) + (0 if std is None else np.nan_to_num(std[order]))
+    for i, (v, end) in enumerate(zip(values, ends, strict=True)):
+        if np.isfinite(v):
+            ax.text(end, i, f"  {v:.1f}%", va="center", ha="left", fontsize="x-small")
+    ax.set_yticks(np.arange(len(names)))
+    ax.set_yticklabels(names, fontsize="small")
+    ax.set_ylim(len(names) - 0.5, -0.5)
+    ax.set_xlim(right=float(np.nanmax(np.append(ends, 0))) * 1.15 + 1e-9)
+    ax.set_xlabel("relative importance (% of the R² drop when the feature is shuffled)")
+    ax.set_title(title or "Permutation feature importance")
+    ax.axvline(0, color="0.3", lw=0.8)
+    ax.grid(True, axis="x", alpha=0.3)
+    if std is not None:
+        ax.legend(
+            handles=[Line2D([], [], color="0.25", lw=0.8, label="± std over shuffles")],
+            loc="lower right",
+            fontsize="small",
+        )
+    return fig
+
+
+def xor_surface(grid_x: Any, grid_y: Any, z: Any, *, title: str | None = None) -> Figure:
+    """The XOR network's prediction over [0, 1]²: heatmap, 0.5 contour and the four cases.
+
+    Parameters
+    ----------
+    grid_x, grid_y : array-like of shape (nx,) and (ny,), or both of shape (ny, nx)
+        Grid coordinates (axes, or the output of ``np.meshgrid``).
+    z : array-like of shape (ny, nx) or (nx * ny,)
+        Predictions; ``z[j, i]`` is the prediction at ``(x[i], y[j])`` (meshgrid's ``"xy"``
+        indexing). A flat array is reshaped row by row.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    gx, gy, zz = (np.asarray(a, dtype=np.float64) for a in (grid_x, grid_y, z))
+    if gx.ndim == 2:
+        gx, gy = gx[0, :], gy[:, 0]
+    nx, ny = gx.size, gy.size
+    if zz.ndim == 1 or zz.shape in ((nx * ny, 1), (1, nx * ny)):
+        if zz.size != nx * ny:
+            msg = f"`z` must hold nx*ny={nx * ny} values. Received: z.shape={zz.shape}"
+            raise ValueError(msg)
+        zz = zz.reshape(ny, nx)
+    elif zz.shape == (nx, ny) and nx != ny:
+        zz = zz.T
+    if zz.shape != (ny, nx):
+        msg = f"`z` must have shape (ny, nx)=({ny}, {nx}). Received: z.shape={zz.shape}"
+        raise ValueError(msg)
+    fig = _figure(5.8, 5.0)
+    ax = fig.add_subplot()
+    in_unit = np.nanmin(zz) >= -0.05 and np.nanmax(zz) <= 1.05
+    mesh = ax.pcolormesh(
+        gx,
+        gy,
+        zz,
+        shading="auto",
+        cmap="coolwarm",
+        vmin=0.0 if in_unit else None,
+        vmax=1.0 if in_unit else None,
+    )
+    fig.colorbar(mesh, ax=ax, label="predicted xor(x₁, x₂)")
+    if np.nanmin(zz) < 0.5 < np.nanmax(zz) and nx > 1 and ny > 1:
+        contour = ax.contour(gx, gy, zz, levels=[0.5], colors="black", linewidths=1.2)
+        ax.clabel(contour, fmt="%.1f", fontsize="small")
+    for cx, cy in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        ax.scatter([cx], [cy], s=90, c="white", edgecolors="black", zorder=3, clip_on=False)
+        ax.annotate(
+            f"{cx ^ cy}",
+            (cx, cy),
+            ha="center",
+            va="center",
+            fontsize="small",
+            zorder=4,
+            annotation_clip=False,
+        )
+    ax.set_aspect("equal")
+    ax.set_xlabel("x₁")
+    ax.set_ylabel("x₂")
+    ax.set_title(title or "XOR prediction surface over [0, 1]²")
+    return fig
