@@ -55,6 +55,8 @@ DPI = 100
 
 # Above this many points, scatter plots switch to density (hexbin) or lighter markers.
 _DENSE = 3000
+# Features with at most this many distinct values are drawn as discrete (jittered) positions.
+_DISCRETE = 30
 
 _METRIC_LABELS = {
     "train_loss": "training loss (preprocessed target)",
@@ -515,10 +517,21 @@ def _feature_axis(series: pl.Series) -> tuple[np.ndarray, np.ndarray, list[str] 
     return codes, codes, labels
 
 
-def _binned_median(key: np.ndarray, y: np.ndarray, bins: int = 25) -> tuple[np.ndarray, np.ndarray]:
-    """Median of ``y`` in quantile bins of ``key``; returns (bin index order positions, medians)."""
+def _to_time(values: np.ndarray, column: pl.Series) -> np.ndarray:
+    """Integer keys of a date/datetime column (in its own unit) back to ``datetime64``."""
+    unit = column.to_numpy().dtype
+    return np.round(values).astype("int64").astype(unit)
+
+
+def _binned_median(
+    key: np.ndarray, y: np.ndarray, levels: np.ndarray | None = None, bins: int = 25
+) -> tuple[np.ndarray, np.ndarray]:
+    """Median of ``y`` per distinct ``levels`` of ``key``, or in quantile bins of ``key``."""
     ok = np.isfinite(key) & np.isfinite(y)
     key, y = key[ok], y[ok]
+    if levels is not None:
+        medians = [np.median(y[key == v]) if np.any(key == v) else np.nan for v in levels]
+        return levels, np.asarray(medians)
     if key.size < 20:
         return np.array([]), np.array([])
     edges = np.unique(np.quantile(key, np.linspace(0, 1, bins + 1)))
@@ -566,35 +579,45 @@ def predictions_by_feature(
     Figure
     """
     _require_columns(frame, [feature, target, pred], "frame")
-    x, key, categories = _feature_axis(frame.get_column(feature))
+    column = frame.get_column(feature)
+    temporal = column.dtype.is_temporal()
+    _, key, categories = _feature_axis(column)
     t, p = _float(frame, target), _float(frame, pred)
-    if categories is not None:
-        jitter = np.random.default_rng(0).uniform(-0.3, 0.3, size=x.size)
-        x = x + jitter
+    levels = np.unique(key[np.isfinite(key)])
+    discrete = categories is not None or levels.size <= _DISCRETE
+    x_true, x_pred = key, key
+    if discrete and levels.size:
+        # Few distinct values: truth just left of each value, predictions just right of it.
+        spacing = float(np.min(np.diff(levels))) if levels.size > 1 else 1.0
+        offset = np.random.default_rng(0).uniform(0.04, 0.4, size=key.size) * spacing
+        x_true, x_pred = key - offset, key + offset
     fig = _figure(7.5, 4.6)
     ax = fig.add_subplot()
     alpha = _alpha(len(t))
     size = 10 if len(t) < _DENSE else 3
-    ax.scatter(x, t, s=size, lw=0, color=TRUE_COLOR, alpha=alpha, rasterized=True)
-    ax.scatter(x, p, s=size, lw=0, color=PRED_COLOR, alpha=alpha, rasterized=True)
+    xt, xp = (_to_time(v, column) for v in (x_true, x_pred)) if temporal else (x_true, x_pred)
+    ax.scatter(xt, t, s=size, lw=0, color=TRUE_COLOR, alpha=alpha, rasterized=True)
+    ax.scatter(xp, p, s=size, lw=0, color=PRED_COLOR, alpha=alpha, rasterized=True)
     handles: list[Any] = [
         Line2D([], [], ls="", marker="o", color=TRUE_COLOR, label="true"),
         Line2D([], [], ls="", marker="o", color=PRED_COLOR, label="predicted"),
     ]
-    for values, color, name in ((t, "darkred", "true"), (p, "navy", "predicted")):
-        centres, medians = _binned_median(key, values)
+    # Truth drawn last and dashed so it stays visible where both medians coincide.
+    for values, color, name, style in ((p, "navy", "predicted", "-"), (t, "darkred", "true", "--")):
+        centres, medians = _binned_median(key, values, levels if discrete else None)
         if centres.size:
-            if frame.get_column(feature).dtype.is_temporal():
-                centres = centres.astype("int64").astype(x.dtype)
+            if temporal:
+                centres = _to_time(centres, column)
             (line,) = ax.plot(
                 centres,
                 medians,
                 color=color,
                 lw=2.0,
+                ls=style,
                 marker="o",
                 ms=3,
                 path_effects=_halo(),
-                label=f"{name}, binned median",
+                label=f"{name}, median{'' if discrete else ' per bin'}",
             )
             handles.append(line)
     if categories is not None:
@@ -608,7 +631,7 @@ def predictions_by_feature(
     ax.legend(handles=handles, loc="best", fontsize="small")
     ax.grid(True, alpha=0.3)
     _plain_ticks(ax, "y")
-    if categories is None and not frame.get_column(feature).dtype.is_temporal():
+    if categories is None and not temporal:
         _plain_ticks(ax, "x")
     return fig
 
@@ -766,9 +789,11 @@ def feature_boxplots(
         features = list(dict.fromkeys(num_after + num_before))
     features = list(features)
     n = max(len(features), 1)
-    fig = _figure(8.0, min(1.4 + 0.42 * n, 30.0))
+    fig = _figure(8.0, min(max(1.4 + 0.42 * n, 3.0), 30.0))
     ax = fig.add_subplot()
     ax.set_title(title or "Feature distributions before and after preprocessing")
+    ax.set_xlabel("standardised value (std from the mean; log scale beyond ±3)")
+    ax.set_ylabel("feature")
     if not features:
         _note(ax, "no numeric features")
         return fig
@@ -806,7 +831,6 @@ def feature_boxplots(
     ax.set_yticks(range(len(features)))
     ax.set_yticklabels(features, fontsize="small")
     ax.set_ylim(len(features) - 0.5, -0.5)
-    ax.set_xlabel("standardised value (std from the mean; log scale beyond ±3)")
     ax.grid(True, axis="x", alpha=0.3)
     ax.legend(
         handles=[
@@ -858,7 +882,7 @@ def importance_bar(
     names = [str(importance.get_column("feature")[int(i)]) for i in order]
     values = rel[order]
     n = max(len(names), 1)
-    fig = _figure(7.5, min(1.3 + 0.3 * n, 24.0))
+    fig = _figure(7.5, min(max(1.3 + 0.3 * n, 3.0), 24.0))
     ax = fig.add_subplot()
     colors = [PRED_COLOR if v >= 0 else "0.6" for v in np.nan_to_num(values)]
     ax.barh(
@@ -877,6 +901,7 @@ def importance_bar(
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlim(right=float(np.nanmax(np.append(ends, 0))) * 1.15 + 1e-9)
     ax.set_xlabel("relative importance (% of the R² drop when the feature is shuffled)")
+    ax.set_ylabel("feature")
     ax.set_title(title or "Permutation feature importance")
     ax.axvline(0, color="0.3", lw=0.8)
     ax.grid(True, axis="x", alpha=0.3)
