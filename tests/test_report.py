@@ -157,7 +157,10 @@ def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     run_dir = make_run_dir(tmp_path_factory.mktemp("run"))
     write_importance(run_dir)
     plots_dir = run_dir / "plots"
-    return write_report(run_dir, plots_dir=plots_dir), plots_dir
+    before = pl.read_csv(run_dir / "predictions.csv").drop("id", "fold", "price_pred", "date")
+    after = before.select((pl.all() - pl.all().mean()) / pl.all().std())
+    out = write_report(run_dir, plots_dir=plots_dir, before_after=(before, after))
+    return out, plots_dir
 
 
 def test_report_written_in_run_dir(full_report: tuple[Path, Path]) -> None:
@@ -187,7 +190,7 @@ def test_every_image_is_an_embedded_png(full_report: tuple[Path, Path]) -> None:
 
 def test_sections_have_expected_content(full_report: tuple[Path, Path]) -> None:
     parser, text = parse(full_report[0])
-    for key in ("loss", "r2", "predicted", "features", "map", "importance"):
+    for key in ("loss", "r2", "predicted", "features", "map", "boxplots", "importance"):
         assert "img" in parser.sections[key], key
     assert "table" in parser.sections["importance"]
     assert "relu" in text  # layers summary
@@ -211,7 +214,8 @@ def test_plots_dir_gets_the_same_figures(full_report: tuple[Path, Path]) -> None
     _, plots_dir = full_report
     files = sorted(plots_dir.glob("*.png"))
     assert len(files) == len(parser.images)
-    assert {"loss.png", "r2.png", "map.png", "importance.png"} <= {f.name for f in files}
+    expected = {"loss.png", "r2.png", "map.png", "importance.png", "boxplots.png"}
+    assert expected <= {f.name for f in files}
     for file in files:
         assert file.read_bytes().startswith(PNG_SIGNATURE)
 
@@ -243,6 +247,7 @@ def test_minimal_run_dir_still_renders(tmp_path: Path) -> None:
     assert parser.images == []
     assert "spec.json not found" in text
     assert "history.csv not found" in text
+    assert text.count('class="note"') >= len(SECTIONS)  # every empty section says why
 
 
 def test_missing_run_dir_raises(tmp_path: Path) -> None:

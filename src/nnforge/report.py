@@ -371,6 +371,7 @@ def write_report(
     plots_dir: str | Path | None = None,
     max_feature_plots: int = 6,
     n_worst: int = 20,
+    before_after: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> Path:
     """Write a self-contained ``report.html`` for a run directory.
 
@@ -390,6 +391,9 @@ def write_report(
         Number of per-feature prediction plots (most important or most correlated first).
     n_worst : int, default=20
         Rows in the worst-predictions table.
+    before_after : tuple of two polars.DataFrame, optional
+        Feature frames before and after preprocessing for the box plots. Default: the rows of the
+        predictions passed through ``pipelines/fold_0.json`` when that pipeline can be loaded.
 
     Returns
     -------
@@ -434,12 +438,10 @@ def write_report(
             if predictions is None
             else f"no `<target>_pred` column in {predictions_name}."
         )
-        for key in ("predicted", "features", "map", "boxplots", "worst"):
+        for key in ("predicted", "features", "map", "worst"):
             report.add(key, _note(why))
     else:
-        _prediction_sections(
-            report, run_dir, spec, predictions, target, importance, units, max_feature_plots
-        )
+        _prediction_sections(report, predictions, target, importance, units, max_feature_plots)
         _worst_section(report, predictions, target, n_worst, units)
 
     if importance is None:
@@ -452,6 +454,22 @@ def write_report(
         )
     else:
         _importance_section(report, importance, importance_groups)
+
+    if before_after is None and predictions is not None and target is not None:
+        before_after = _preprocessed(run_dir, spec, predictions, target)
+    if isinstance(before_after, tuple):
+        before, after = before_after
+        report.figure(
+            "boxplots",
+            "boxplots",
+            lambda: plots.feature_boxplots(before, after),
+            "Every numeric feature before (red) and after (blue) preprocessing, each "
+            "standardised for display.",
+        )
+    elif isinstance(before_after, str):
+        report.add("boxplots", _note(f"Not available: {before_after}"))
+    else:
+        report.add("boxplots", _note(f"Not available: {predictions_name} is needed."))
 
     title = f"nnforge report: {run_dir.resolve().name}"
     stamp = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
@@ -469,8 +487,6 @@ def _caption_loss(history: pl.DataFrame) -> str:
 
 def _prediction_sections(
     report: _Report,
-    run_dir: Path,
-    spec: Any,
     predictions: pl.DataFrame,
     target: str,
     importance: pl.DataFrame | None,
@@ -525,19 +541,6 @@ def _prediction_sections(
         )
     else:
         report.add("map", _note("no latitude/longitude columns in the predictions."))
-
-    boxes = _preprocessed(run_dir, spec, predictions, target)
-    if isinstance(boxes, str):
-        report.add("boxplots", _note(f"Not available: {boxes}"))
-    else:
-        before, after = boxes
-        report.figure(
-            "boxplots",
-            "boxplots",
-            lambda: plots.feature_boxplots(before, after),
-            "Every numeric feature before (red) and after (blue) fold 0's preprocessing "
-            "pipeline, each standardised for display.",
-        )
 
 
 def _importance_section(
