@@ -91,7 +91,8 @@ def assert_readable(fig: Figure, tmp_path: Path, name: str = "fig.png") -> None:
 
 
 def legend_texts(fig: Figure) -> list[str]:
-    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    legends = [ax.get_legend() for ax in fig.axes if ax.get_legend()] + list(fig.legends)
+    return [t.get_text() for legend in legends for t in legend.get_texts()]
 
 
 # --------------------------------------------------------------------------------------------

@@ -832,12 +832,13 @@ def feature_boxplots(
     ax.set_yticklabels(features, fontsize="small")
     ax.set_ylim(len(features) - 0.5, -0.5)
     ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(
+    fig.legend(
         handles=[
             Patch(color=TRUE_COLOR, alpha=0.55, label="before preprocessing"),
             Patch(color=PRED_COLOR, alpha=0.55, label="after preprocessing"),
         ],
-        loc="lower right",
+        loc="outside upper center",
+        ncols=2,
         fontsize="small",
     )
     return fig
