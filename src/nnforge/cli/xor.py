@@ -1,0 +1,81 @@
+"""``nnforge xor``: the seed's first experiment, learning XOR with a 2-3-1 tanh network."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from nnforge.demos import XOR_X, XOR_Y, train_xor
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``xor`` subcommand."""
+    parser = subparsers.add_parser(
+        "xor",
+        help="learn XOR with the seed's 2-3-1 tanh network (SGD, MSE)",
+        description=(
+            "Train the seed's 2-3-1 tanh network on the four XOR cases with SGD and MSE, print "
+            "the loss every N epochs and the final predictions."
+        ),
+    )
+    parser.add_argument("--epochs", type=int, default=1000, help="epochs (default: 1000)")
+    parser.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")
+    parser.add_argument(
+        "--decay",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="inverse time decay per epoch: lr / (1 + RATE * epoch) (default: 0, off)",
+    )
+    parser.add_argument(
+        "--dropout",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="dropout rate on the hidden layer's output (default: 0, off)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=4,
+        choices=(1, 2, 4),
+        help="cases per update; 4 is full batch (default: 4)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--every", type=int, default=100, metavar="N", help="print the loss every N epochs"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and report; returns the exit code."""
+    if args.every < 1:
+        msg = f"`--every` must be a positive integer. Received: --every={args.every}"
+        raise ValueError(msg)
+    print(
+        f"XOR: 2-3-1 tanh, MSE, SGD lr={args.lr} decay={args.decay} dropout={args.dropout} "
+        f"batch={args.batch_size} seed={args.seed}"
+    )
+
+    def report(epoch: int, losses: np.ndarray) -> None:
+        if epoch % args.every == 0 or epoch == 1 or epoch == args.epochs:
+            print(f"epoch {epoch:>6}  loss {losses[0]:.6f}")
+
+    result = train_xor(
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        decay=args.decay,
+        dropout=args.dropout,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        callback=report,
+    )
+    print("predictions:")
+    for (a, b), (target,), (pred,) in zip(XOR_X, XOR_Y, result.predictions[0], strict=True):
+        print(f"  {int(a)} xor {int(b)} = {int(target)}   predicted {pred:+.4f}")
+    print(f"final MSE {result.mse[0]:.6f}")
+    return 0

@@ -1,0 +1,604 @@
+"""The network: layers over one flat parameter buffer, trained as ``R`` independent replicas.
+
+Memory layout. All parameters live in one contiguous 1-D buffer ``params``; gradients in a
+parallel buffer ``grads`` with the same offsets. Layers are grouped by optimizer configuration
+and each group owns one contiguous segment laid out as ``[kernels of its layers, biases of its
+layers]``, so one optimizer step is a few vectorised calls over the segment, and weight decay
+touches the leading kernel part only. Every tensor keeps the replica axis first, e.g. a kernel
+is ``(R, n_in, units)``.
+
+Seeds. Replica ``r`` owns a generator used for its initial weights (layer by layer, kernel then
+bias) and then for its dropout masks:
+
+* ``seed=s`` (int or ``SeedSequence``): replica ``r`` uses ``SeedSequence(s).spawn(R)[r]``,
+  whose value does not depend on ``R`` -- replica ``r`` is the same for every ``R > r``, and an
+  ``R = 1`` network with ``seed=s`` equals replica 0;
+* ``seed=[s_0, ..., s_{R-1}]``: replica ``r`` uses ``SeedSequence(s_r)`` (or ``s_r`` itself if it
+  is a ``SeedSequence``). So ``Network(..., seed=[s_r])`` reproduces replica ``r`` alone;
+  :func:`replica_seeds` gives the per-replica seeds an int seed expands to;
+* a ``np.random.Generator``: ``R`` children from ``Generator.spawn`` (not reproducible from the
+  config); ``None``: fresh entropy.
+
+The same seed, data and batch order give bit-identical training.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from nnforge._validation import check_dtype
+from nnforge.nn import losses, optimizers
+from nnforge.nn.layers import Dense
+from nnforge.nn.optimizers import Optimizer
+
+__all__ = ["Network", "replica_seeds"]
+
+_FORMAT = "nnforge.network/1"
+# Rows per inference chunk and replica: keeps a layer's activations cache-sized while making
+# the per-call overhead negligible.
+_PREDICT_ROWS = 8192
+
+
+def replica_seeds(seed: Any, replicas: int) -> list[np.random.SeedSequence]:
+    """Expand ``seed`` (see the module docstring) into one ``SeedSequence`` per replica."""
+    if seed is None:
+        return np.random.SeedSequence().spawn(replicas)
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        seed = np.random.SeedSequence(int(seed))
+    if isinstance(seed, np.random.SeedSequence):
+        # Children built explicitly rather than with spawn(), which is stateful.
+        return [
+            np.random.SeedSequence(
+                seed.entropy, spawn_key=(*seed.spawn_key, r), pool_size=seed.pool_size
+            )
+            for r in range(replicas)
+        ]
+    if isinstance(seed, Sequence) and not isinstance(seed, str):
+        if len(seed) != replicas:
+            msg = (
+                f"`seed` as a sequence needs one seed per replica ({replicas}). "
+                f"Received: len(seed)={len(seed)}"
+            )
+            raise ValueError(msg)
+        return [_as_seed_sequence(s) for s in seed]
+    msg = (
+        "`seed` must be an int, a SeedSequence, a sequence of one per replica, a Generator or "
+        f"None. Received: seed={seed!r}"
+    )
+    raise TypeError(msg)
+
+
+def _as_seed_sequence(seed: Any) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if isinstance(seed, dict):  # the JSON form written by get_config()
+        return np.random.SeedSequence(seed["entropy"], spawn_key=tuple(seed.get("spawn_key", ())))
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        return np.random.SeedSequence(int(seed))
+    msg = f"each per-replica seed must be an int or a SeedSequence. Received: {seed!r}"
+    raise TypeError(msg)
+
+
+def _seed_to_json(seed: np.random.SeedSequence) -> Any:
+    if not seed.spawn_key and isinstance(seed.entropy, int):
+        return seed.entropy
+    return {"entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    """Where one parameter tensor lives in the flat buffers."""
+
+    name: str  # "layers.{i}.kernel" / "layers.{i}.bias", the safetensors key
+    layer: int
+    start: int
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass
+class _Group:
+    """Layers sharing one optimizer, over the segment ``[start, stop)``."""
+
+    optimizer: Optimizer
+    layers: list[int]
+    start: int
+    stop: int
+    n_decayed: int  # leading entries of the segment that are kernels
+
+
+class Network:
+    """A feed-forward network of :class:`Dense` layers, trained as ``replicas`` independent copies.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Number of input features.
+    layers : sequence of Dense
+        The layers, first to last. They are copied (through their config), so the same list
+        may build several networks.
+    loss : str, dict or Loss, default="mse"
+    optimizer : str, dict or Optimizer, default="sgd"
+        Used by every layer whose ``optimizer`` is ``None``. The network keeps its own fresh
+        copies, one per distinct configuration.
+    replicas : int, default=1
+        Number of independent models ``R`` trained side by side (e.g. the k folds).
+    dtype : {"float32", "float64"}, default="float32"
+        Dtype of every buffer.
+    seed : int, sequence, SeedSequence, Generator or None, default=None
+        See the module docstring for how replicas get their seeds.
+
+    Attributes
+    ----------
+    params, grads : ndarray of shape (n_params,)
+        The flat parameter and gradient buffers; layers hold views into them.
+    optimizers : list of Optimizer
+        One per optimizer group, in buffer order.
+    seeds : list of SeedSequence or None
+        Per-replica seeds (``None`` when seeded from a Generator).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nnforge.nn import Dense, Network
+    >>> net = Network(2, [Dense(3, "tanh"), Dense(1)], replicas=4, seed=0)
+    >>> x = np.zeros((4, 8, 2), "float32"); y = np.ones((4, 8, 1), "float32")
+    >>> net.train_step(x, y).shape
+    (4,)
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        layers: Sequence[Dense],
+        *,
+        loss: Any = "mse",
+        optimizer: Any = "sgd",
+        replicas: int = 1,
+        dtype: Any = "float32",
+        seed: Any = None,
+    ) -> None:
+        self.n_inputs = _check_positive_int(n_inputs, "n_inputs")
+        self.replicas = _check_positive_int(replicas, "replicas")
+        self.dtype = check_dtype(dtype)
+        if not layers or not all(isinstance(layer, Dense) for layer in layers):
+            msg = (
+                "`layers` must be a non-empty sequence of Dense layers. "
+                f"Received: layers={layers!r}"
+            )
+            raise TypeError(msg)
+        self.layers = [Dense.from_config(layer.get_config()) for layer in layers]
+        self.n_outputs = self.layers[-1].units
+        self.loss = losses.get(loss)
+        self.optimizer = optimizers.get(optimizer)
+        # Train the last layer on logits when the loss fuses its activation (stable gradients).
+        self._fused = self.loss.fused_activation == self.layers[-1].activation.name
+        self._seed_arg = seed
+        if isinstance(seed, np.random.Generator):
+            self.seeds: list[np.random.SeedSequence] | None = None
+            self._rngs = list(seed.spawn(self.replicas))
+        else:
+            self.seeds = replica_seeds(seed, self.replicas)
+            self._rngs = [np.random.Generator(np.random.PCG64(s)) for s in self.seeds]
+        self._build()
+        for r, rng in enumerate(self._rngs):
+            for layer in self.layers:
+                layer.initialize(r, rng)
+
+    def _build(self) -> None:
+        """Group layers by optimizer config, lay out the flat buffers and bind the views."""
+        by_config: dict[str, _Group] = {}
+        for i, layer in enumerate(self.layers):
+            opt = layer.optimizer if layer.optimizer is not None else self.optimizer
+            key = json.dumps(opt.get_config(), sort_keys=True)
+            if key not in by_config:
+                by_config[key] = _Group(type(opt).from_config(opt.get_config()), [], 0, 0, 0)
+            by_config[key].layers.append(i)
+        R = self.replicas
+        self._tensors: list[_Tensor] = []
+        self._groups = list(by_config.values())
+        offset = 0
+        n_in = [self.n_inputs] + [layer.units for layer in self.layers[:-1]]
+        for group in self._groups:
+            group.start = offset
+            for i in group.layers:  # kernels first: weight decay covers [start, start + n_decayed)
+                t = _Tensor(f"layers.{i}.kernel", i, offset, (R, n_in[i], self.layers[i].units))
+                self._tensors.append(t)
+                offset += t.size
+            group.n_decayed = offset - group.start
+            for i in group.layers:
+                t = _Tensor(f"layers.{i}.bias", i, offset, (R, 1, self.layers[i].units))
+                self._tensors.append(t)
+                offset += t.size
+            group.stop = offset
+        self._tensors.sort(key=lambda t: (t.layer, t.name.endswith("bias")))
+        self.params = np.zeros(offset, self.dtype)
+        self.grads = np.zeros(offset, self.dtype)
+        for i, layer in enumerate(self.layers):
+            kernel, bias = self._tensors[2 * i], self._tensors[2 * i + 1]
+            layer.bind(
+                _view(self.params, kernel),
+                _view(self.params, bias),
+                _view(self.grads, kernel),
+                _view(self.grads, bias),
+            )
+
+    # -- training ------------------------------------------------------------------------------
+
+    @property
+    def optimizers(self) -> list[Optimizer]:
+        return [group.optimizer for group in self._groups]
+
+    def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
+        """Outputs ``(R, B, n_out)`` for one batch; ``training`` enables dropout and caching."""
+        x = self._check_batch(x, "x", self.n_inputs, allow_2d=not training)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            fused = training and self._fused and i == last
+            x = layer.forward(x, training=training, rngs=self._rngs, logits=fused)
+        return x
+
+    def compute_gradients(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Forward and backward pass on one batch: fills ``grads``, returns the (R,) losses.
+
+        The loss of replica ``r`` is ``sum_i w_ri * l_ri / sum_i w_ri`` (a plain mean without
+        ``sample_weight``); a replica whose weights are all zero gets loss 0 and zero gradients.
+        """
+        out = self.forward(x, training=True)
+        y = self._check_batch(y, "y", self.n_outputs, rows=out.shape[1])
+        if self._fused:
+            per_sample, grad = self.loss.from_logits(y, out)
+        else:
+            per_sample, grad = self.loss(y, out), self.loss.gradient(y, out)
+        if sample_weight is None:
+            batch_losses = per_sample.mean(axis=1, dtype=np.float64)
+            grad *= 1.0 / out.shape[1]
+        else:
+            scale = self._sample_scale(sample_weight, out.shape[1])
+            batch_losses = (per_sample * scale).sum(axis=1, dtype=np.float64)
+            grad *= scale[..., None]
+        for i in range(len(self.layers) - 1, -1, -1):
+            grad = self.layers[i].backward(grad, input_grad=i > 0)
+        return batch_losses
+
+    def apply_gradients(self) -> None:
+        """One optimizer step per group over its flat segment, from the current ``grads``."""
+        for g in self._groups:
+            g.optimizer.step(
+                self.params[g.start : g.stop], self.grads[g.start : g.stop], n_decayed=g.n_decayed
+            )
+
+    def train_step(
+        self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+    ) -> np.ndarray:
+        """One gradient step on one batch per replica; returns the (R,) training losses.
+
+        Parameters
+        ----------
+        x : ndarray of shape (R, B, n_inputs)
+        y : ndarray of shape (R, B, n_outputs)
+        sample_weight : ndarray of shape (R, B), optional
+            Non-negative weights; zeros pad replicas with fewer rows.
+        """
+        batch_losses = self.compute_gradients(x, y, sample_weight)
+        self.apply_gradients()
+        return batch_losses
+
+    def zero_grad(self) -> None:
+        """Zero the gradient buffer (``backward`` overwrites it anyway; for manual use)."""
+        self.grads.fill(0)
+
+    # -- inference -----------------------------------------------------------------------------
+
+    def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Inference outputs ``(R, n, n_outputs)``, without dropout, computed in row chunks.
+
+        ``x`` is ``(R, n, n_inputs)``, or ``(n, n_inputs)`` to feed the same rows to every
+        replica (an ensemble). ``batch_size`` sets the chunk (default 8192 rows).
+        """
+        x = self._check_batch(x, "x", self.n_inputs, allow_2d=True)
+        n = x.shape[-2]
+        chunk = n if n == 0 else _check_positive_int(batch_size or _PREDICT_ROWS, "batch_size")
+        out = np.empty((self.replicas, n, self.n_outputs), self.dtype)
+        for start in range(0, n, chunk):
+            a = x[..., start : start + chunk, :]
+            for layer in self.layers:
+                a = layer.forward(a)
+            out[:, start : start + chunk] = a
+        return out
+
+    def evaluate(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Inference loss per replica, ``(R,)`` float64, weighted like ``train_step``."""
+        pred = self.predict(x, batch_size)
+        y = self._check_batch(y, "y", self.n_outputs, rows=pred.shape[1], allow_2d=True)
+        per_sample = self.loss(y, pred)
+        if sample_weight is None:
+            return per_sample.mean(axis=1, dtype=np.float64)
+        return (per_sample * self._sample_scale(sample_weight, pred.shape[1])).sum(
+            axis=1, dtype=np.float64
+        )
+
+    # -- replicas ------------------------------------------------------------------------------
+
+    def select(self, indices: Sequence[int]) -> Network:
+        """A new network made of the given replicas (copies: parameters, generators, optimizer)."""
+        idx = [self._check_replica(i) for i in indices]
+        if not idx:
+            msg = "`indices` must name at least one replica. Received: indices=[]"
+            raise ValueError(msg)
+        config = self.get_config()
+        config["replicas"] = len(idx)
+        config["seed"] = None if self.seeds is None else [_seed_to_json(self.seeds[i]) for i in idx]
+        new = Network.from_config(config)
+        for old_t, new_t in zip(self._tensors, new._tensors, strict=True):
+            _view(new.params, new_t)[:] = _view(self.params, old_t)[idx]
+        new._rngs = [copy.deepcopy(self._rngs[i]) for i in idx]
+        for old_g, new_g in zip(self._groups, new._groups, strict=True):
+            new_g.optimizer.iterations = old_g.optimizer.iterations
+            if old_g.optimizer._slots is not None:
+                new_g.optimizer._slots = [
+                    _select_segment(slot, old_g, self._tensors, idx)
+                    for slot in old_g.optimizer._slots
+                ]
+                new_g.optimizer._tmp = np.empty_like(new_g.optimizer._slots[0])
+        return new
+
+    def replica(self, i: int) -> Network:
+        """An ``R = 1`` copy of replica ``i`` (e.g. the best fold), optimizer state included."""
+        return self.select([i])
+
+    @classmethod
+    def stack(cls, networks: Sequence[Network]) -> Network:
+        """One network whose replicas are those of ``networks`` in order (e.g. an ensemble).
+
+        All networks must share the architecture, loss and dtype. The result has fresh
+        optimizer state.
+        """
+        nets = list(networks)
+        if not nets:
+            msg = "`networks` must contain at least one Network. Received: networks=[]"
+            raise ValueError(msg)
+        reference = _architecture(nets[0].get_config())
+        for k, net in enumerate(nets[1:], start=1):
+            if _architecture(net.get_config()) != reference:
+                msg = (
+                    f"cannot stack networks with different architectures: networks[{k}] is "
+                    f"{net!r}, networks[0] is {nets[0]!r}"
+                )
+                raise ValueError(msg)
+        config = nets[0].get_config()
+        config["replicas"] = sum(net.replicas for net in nets)
+        seeds = [s for net in nets for s in (net.seeds or [])]
+        config["seed"] = (
+            [_seed_to_json(s) for s in seeds] if len(seeds) == config["replicas"] else None
+        )
+        new = cls.from_config(config)
+        for j, t in enumerate(new._tensors):
+            parts = [_view(net.params, net._tensors[j]) for net in nets]
+            _view(new.params, t)[:] = np.concatenate(parts)
+        new._rngs = [copy.deepcopy(rng) for net in nets for rng in net._rngs]
+        return new
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """The JSON-able architecture (Keras vocabulary), enough for :meth:`from_config`."""
+        if self.seeds is None:
+            seed = None
+        elif isinstance(self._seed_arg, int | np.integer) and not isinstance(self._seed_arg, bool):
+            seed = int(self._seed_arg)
+        else:
+            seed = [_seed_to_json(s) for s in self.seeds]
+        return {
+            "class_name": "Network",
+            "n_inputs": self.n_inputs,
+            "layers": [layer.get_config() for layer in self.layers],
+            "loss": self.loss.get_config(),
+            "optimizer": self.optimizer.get_config(),
+            "replicas": self.replicas,
+            "dtype": self.dtype.name,
+            "seed": seed,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Network:
+        """Build (and initialise from its seed) the network described by ``get_config()``."""
+        config = {k: v for k, v in config.items() if k != "class_name"}
+        config["layers"] = [Dense.from_config(layer) for layer in config["layers"]]
+        return cls(**config)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``path.safetensors`` (parameters) and ``path.json`` (architecture) atomically.
+
+        ``path`` may end in ``.safetensors`` or ``.json``; returns the path without suffix.
+        Optimizer state is not saved.
+        """
+        base = _base_path(path)
+        config_json = json.dumps(self.get_config(), indent=2)
+        tensors = {t.name: np.ascontiguousarray(_view(self.params, t)) for t in self._tensors}
+        blob = st_save(tensors, metadata={"format": _FORMAT, "config": config_json})
+        base.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(base.with_name(base.name + ".safetensors"), blob)
+        _atomic_write(base.with_name(base.name + ".json"), (config_json + "\n").encode())
+        return base
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Network:
+        """Rebuild a network saved by :meth:`save` (architecture from the JSON, then weights)."""
+        base = _base_path(path)
+        json_path = base.with_name(base.name + ".json")
+        try:
+            config = json.loads(json_path.read_text())
+        except json.JSONDecodeError as exc:
+            msg = f"invalid network description in {str(json_path)!r}: {exc}"
+            raise ValueError(msg) from None
+        net = cls.from_config(config)
+        net.load_weights(base)
+        return net
+
+    def load_weights(self, path: str | os.PathLike[str]) -> None:
+        """Load parameters saved by :meth:`save` into this network, checking every shape.
+
+        Raises ``ValueError`` naming the layer and both shapes when the file was written by a
+        network of another architecture; float32/float64 files are cast to this network's dtype.
+        """
+        base = _base_path(path)
+        file = base.with_name(base.name + ".safetensors")
+        try:
+            tensors = st_load(file.read_bytes())
+        except FileNotFoundError:
+            raise
+        except Exception as exc:  # safetensors raises its own error type on corrupt files
+            msg = f"cannot read parameters from {str(file)!r}: {exc}"
+            raise ValueError(msg) from None
+        expected = {t.name: t for t in self._tensors}
+        missing = sorted(set(expected) - set(tensors), key=_tensor_order)
+        extra = sorted(set(tensors) - set(expected), key=_tensor_order)
+        if missing or extra:
+            msg = (
+                f"parameters in {str(file)!r} do not match {self!r}: missing {missing}, "
+                f"unexpected {extra}. Load it with `Network.load` to get its own architecture."
+            )
+            raise ValueError(msg)
+        for name, t in expected.items():
+            if tensors[name].shape != t.shape:
+                layer = self.layers[t.layer]
+                kind = name.rsplit(".", 1)[1]
+                msg = (
+                    f"{kind} of layer {t.layer} ({layer!r}) has shape {t.shape} "
+                    f"(replicas, in, out) in this network but {tensors[name].shape} "
+                    f"in {str(file)!r}"
+                )
+                raise ValueError(msg)
+        for name, t in expected.items():
+            _view(self.params, t)[:] = tensors[name]
+
+    # -- validation helpers --------------------------------------------------------------------
+
+    def _check_batch(
+        self,
+        arr: Any,
+        name: str,
+        width: int,
+        *,
+        rows: int | None = None,
+        allow_2d: bool = False,
+    ) -> np.ndarray:
+        arr = np.asarray(arr)
+        if arr.dtype != self.dtype:
+            arr = arr.astype(self.dtype)
+        ok_ndim = arr.ndim == 3 or (allow_2d and arr.ndim == 2)
+        if (
+            not ok_ndim
+            or arr.shape[-1] != width
+            or (arr.ndim == 3 and arr.shape[0] != self.replicas)
+            or (rows is not None and arr.shape[-2] != rows)
+        ):
+            want = f"({self.replicas}, {'n' if rows is None else rows}, {width})"
+            if allow_2d:
+                want += f" or ({'n' if rows is None else rows}, {width})"
+            msg = f"`{name}` must have shape {want}. Received: {name}.shape={arr.shape}"
+            raise ValueError(msg)
+        return arr
+
+    def _sample_scale(self, sample_weight: Any, rows: int) -> np.ndarray:
+        w = np.asarray(sample_weight, dtype=self.dtype)
+        if w.shape != (self.replicas, rows):
+            msg = (
+                f"`sample_weight` must have shape ({self.replicas}, {rows}). "
+                f"Received: sample_weight.shape={w.shape}"
+            )
+            raise ValueError(msg)
+        if (w < 0).any():
+            msg = "`sample_weight` must be non-negative. Received: a negative weight"
+            raise ValueError(msg)
+        total = w.sum(axis=1, keepdims=True)
+        return w / np.maximum(total, np.finfo(self.dtype).tiny)
+
+    def _check_replica(self, i: int) -> int:
+        if (
+            isinstance(i, bool)
+            or not isinstance(i, int | np.integer)
+            or not -self.replicas <= i < self.replicas
+        ):
+            msg = f"replica index out of range for {self.replicas} replicas. Received: i={i!r}"
+            raise IndexError(msg)
+        return int(i) % self.replicas
+
+    def __repr__(self) -> str:
+        layers = ", ".join(repr(layer) for layer in self.layers)
+        return (
+            f"Network(n_inputs={self.n_inputs}, layers=[{layers}], loss={self.loss.name!r}, "
+            f"replicas={self.replicas}, dtype={self.dtype.name!r})"
+        )
+
+
+def _view(flat: np.ndarray, t: _Tensor) -> np.ndarray:
+    return flat[t.start : t.start + t.size].reshape(t.shape)
+
+
+def _select_segment(
+    slot: np.ndarray, group: _Group, tensors: list[_Tensor], idx: list[int]
+) -> np.ndarray:
+    """Pick replicas ``idx`` out of an optimizer slot laid out like ``group``'s segment."""
+    parts = []
+    for t in sorted(tensors, key=lambda t: t.start):
+        if group.start <= t.start < group.stop:
+            local = slot[t.start - group.start : t.start - group.start + t.size].reshape(t.shape)
+            parts.append(local[idx].ravel())
+    return np.concatenate(parts)
+
+
+def _architecture(config: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in ("replicas", "seed")}
+
+
+def _tensor_order(name: str) -> tuple[int, str]:
+    parts = name.split(".")
+    return (int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1, name)
+
+
+def _check_positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        msg = f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        raise ValueError(msg)
+    return int(value)
+
+
+def _base_path(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same directory, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

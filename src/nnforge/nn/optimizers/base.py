@@ -1,0 +1,108 @@
+"""The optimizer base class: it owns ``step()``; subclasses implement one ``_update``.
+
+An optimizer updates one flat, contiguous segment of a network's parameter buffer in place, with
+the matching segment of the gradient buffer. Its slots (momentum velocity, Adam moments) are flat
+buffers of the same length, created lazily on the first step, so one update of a whole network is
+a handful of vectorised NumPy calls whatever the number of layers and replicas. Slots are
+element-wise, so replicas never mix.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from nnforge._validation import check_scalar
+from nnforge.nn import schedules
+
+__all__ = ["Optimizer"]
+
+
+class Optimizer:
+    """Base class of the optimizers.
+
+    Subclasses set ``name``, may override ``_build(param)`` to create their slots, implement
+    ``_update(param, grad, slots, lr)`` (in place, using ``self._tmp`` as scratch) and extend
+    ``get_config``::
+
+        class SGD(Optimizer):
+            name = "sgd"
+
+            def _update(self, param, grad, slots, lr):
+                np.multiply(grad, lr, out=self._tmp)
+                param -= self._tmp
+
+    Parameters
+    ----------
+    learning_rate : float, Schedule or dict
+        A constant rate or a schedule indexed by ``iterations`` (see :mod:`.schedules`).
+    weight_decay : float, default=0.0
+        L2 penalty: ``weight_decay * w`` is added to the gradient of every kernel weight ``w``
+        (the loss gains ``weight_decay / 2 * ||W||**2``). Biases are never decayed.
+
+    Attributes
+    ----------
+    iterations : int
+        Number of updates applied so far (shared by all replicas, which step together).
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, learning_rate: Any = 0.01, *, weight_decay: float = 0.0) -> None:
+        self.learning_rate = schedules.get(learning_rate)
+        self.weight_decay = check_scalar(weight_decay, "weight_decay", min_val=0.0)
+        self.iterations = 0
+        self._slots: list[np.ndarray] | None = None  # created by the first step()
+        self._tmp: np.ndarray = np.empty(0)  # scratch of the segment's size, never state
+
+    def step(self, param: np.ndarray, grad: np.ndarray, *, n_decayed: int | None = None) -> None:
+        """Apply one update to the flat ``param`` segment from ``grad`` (same shape), in place.
+
+        ``n_decayed`` is the number of leading entries of the segment that are kernel weights
+        (those receive weight decay); ``None`` means all of them. ``grad`` is modified when
+        weight decay is on.
+        """
+        if self._slots is None:
+            self._slots = self._build(param)
+            self._tmp = np.empty_like(param)
+        if self.weight_decay:
+            n = param.size if n_decayed is None else n_decayed
+            tmp = self._tmp[:n]
+            np.multiply(param[:n], self.weight_decay, out=tmp)
+            grad[:n] += tmp
+        self._update(param, grad, self._slots, self.learning_rate(self.iterations))
+        self.iterations += 1
+
+    def _build(self, param: np.ndarray) -> list[np.ndarray]:
+        """Create the slots for a segment like ``param`` (none by default)."""
+        return []
+
+    def _update(
+        self, param: np.ndarray, grad: np.ndarray, slots: list[np.ndarray], lr: float
+    ) -> None:
+        raise NotImplementedError
+
+    @property
+    def slots(self) -> list[np.ndarray]:
+        """The optimizer's state buffers (empty before the first step)."""
+        return [] if self._slots is None else self._slots
+
+    def reset(self) -> None:
+        """Forget the state: zero iterations, slots recreated on the next step."""
+        self.iterations = 0
+        self._slots = None
+
+    def get_config(self) -> dict[str, Any]:
+        lr = self.learning_rate
+        rate: Any = lr.learning_rate if isinstance(lr, schedules.Constant) else lr.get_config()
+        return {"name": self.name, "learning_rate": rate, "weight_decay": self.weight_decay}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Optimizer:
+        """Build a fresh optimizer (no state) from ``get_config()``'s output."""
+        return cls(**{k: v for k, v in config.items() if k != "name"})
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
