@@ -468,8 +468,8 @@ def predicted_vs_true(
     )
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(True, alpha=0.3)
-    _plain_ticks(ax, "x")
-    _plain_ticks(ax, "y")
+    _plain_ticks(ax, "x", compact=True)
+    _plain_ticks(ax, "y", compact=True)
     return fig
 
 
@@ -478,15 +478,23 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
 
 
-def _plain_ticks(ax: Axes, axis: str = "y") -> None:
-    """Thousands separators instead of a ``1e6`` offset on a linear axis with large values."""
+def _plain_ticks(ax: Axes, axis: str = "y", *, compact: bool = False) -> None:
+    """Readable large numbers on a linear axis: ``1,200,000`` (or ``1.2M``), never a ``1e6``."""
     from matplotlib.ticker import FuncFormatter
 
     target = ax.yaxis if axis == "y" else ax.xaxis
     scale = ax.get_yscale() if axis == "y" else ax.get_xscale()
     low, high = ax.get_ylim() if axis == "y" else ax.get_xlim()
     if scale == "linear" and max(abs(low), abs(high)) >= 1e4:
-        target.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        target.set_major_formatter(FuncFormatter(_compact if compact else "{:,.0f}".format))
+
+
+def _compact(value: float, _pos: Any = None) -> str:
+    """``250k``, ``1.2M``: short labels for ticks that would otherwise collide."""
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:g}{suffix}"
+    return f"{value:g}"
 
 
 def _extent(lo: float, hi: float, log: bool) -> tuple[float, float, float, float]:
@@ -632,7 +640,7 @@ def predictions_by_feature(
     ax.grid(True, alpha=0.3)
     _plain_ticks(ax, "y")
     if categories is None and not temporal:
-        _plain_ticks(ax, "x")
+        _plain_ticks(ax, "x", compact=True)
     return fig
 
 
@@ -837,7 +845,7 @@ def feature_boxplots(
             Patch(color=TRUE_COLOR, alpha=0.55, label="before preprocessing"),
             Patch(color=PRED_COLOR, alpha=0.55, label="after preprocessing"),
         ],
-        loc="outside upper center",
+        loc="outside lower center",
         ncols=2,
         fontsize="small",
     )
