@@ -1,0 +1,989 @@
+"""From a spec and a table to model-ready arrays, and back to original units.
+
+Two stages, because they have different lifetimes:
+
+* :func:`derive` applies the *stateless*, row-wise steps of a :class:`DatasetSpec` (type checks,
+  date parsing with month/timestamp extraction, mapped values, log10, squares) and attaches the
+  id column. Its output depends only on the spec and the file, so it is cached on disk.
+* :class:`Pipeline` holds the *fitted* steps: missing-value fills, Tukey fences, min-max/z-score
+  scalers and one-hot categories are learned from the rows it is fitted on (the training rows of
+  one fold) and applied unchanged to any other rows. Row filters (outliers, ``drop`` missing
+  policy) only ever remove training rows: validation and new rows are never dropped, so scores
+  are computed on every row.
+
+Every numeric step has an exact inverse, so outputs and frames come back in original units.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from nnforge import __version__
+from nnforge._io import atomic_write_text
+from nnforge._validation import check_dtype, check_is_fitted
+from nnforge.data import steps
+from nnforge.data.cache import DerivedCache, file_sha256, resolve_cache_dir
+from nnforge.data.io import read_table, row_label
+from nnforge.data.spec import (
+    ColumnInfo,
+    DatasetSpec,
+    Equal,
+    FeatureSpec,
+    GreaterThan,
+    InRange,
+    IsMissing,
+    LessThan,
+    MapRule,
+    ReplaceWith,
+)
+from nnforge.exceptions import DataError, SpecError
+
+__all__ = ["Pipeline", "derive"]
+
+_PIPELINE_FORMAT = "nnforge-pipeline"
+_PIPELINE_VERSION = 1
+_SHOW = 10  # how many offending rows/ids an error lists
+_TMP = "__nnforge_parsed_"
+
+
+# ============================================================================================
+# derive: stateless steps
+# ============================================================================================
+
+
+def derive(
+    spec: DatasetSpec,
+    data: pl.DataFrame | str | Path,
+    *,
+    cache: bool | str | Path | None = True,
+) -> pl.DataFrame:
+    """Apply the stateless steps of ``spec`` to a table and attach the id column.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        Validated here (builder edits are checked at this point).
+    data : polars.DataFrame or path
+        A frame, or a CSV/Parquet/Arrow IPC file (read with :func:`~nnforge.data.read_table`).
+    cache : bool, path or None, default=True
+        Only used when ``data`` is a path. ``True`` caches under the user cache directory
+        (``~/.cache/nnforge/derived``), a path caches there, ``False``/``None`` disables it. The
+        key is the SHA-256 of the spec, the file content and the nnforge version; an entry is
+        written (atomically) only after a successful derive.
+
+    Returns
+    -------
+    polars.DataFrame
+        The id column first (the ``is_id`` feature, or 1-based row numbers named
+        ``spec.id_column``), then every spec feature in order, each followed by its added
+        features (``<name>_month``, ``<name>_timestamp``, ``<name>_squared``). Numeric columns are
+        ``Float64``; date columns keep their text; one-hot columns are text. Output columns
+        absent from the data (new data to predict) are simply left out.
+
+    Raises
+    ------
+    DataError
+        Missing/unreadable/empty file; a spec feature missing from the data (the message lists
+        the available columns); non-numeric text in a numeric feature; missing values under the
+        ``error`` policy; an unparsable date; log10 of a value <= 0; duplicate or missing ids.
+        Messages name the file, column, 1-based data row and value.
+    SpecError
+        If the spec is invalid.
+    """
+    if not isinstance(spec, DatasetSpec):
+        msg = f"`spec` must be a DatasetSpec. Received: spec={type(spec).__name__}"
+        raise TypeError(msg)
+    spec = spec.validated()
+    if isinstance(data, pl.DataFrame):
+        return _derive_frame(spec, data, "data frame")
+    if not isinstance(data, str | Path):
+        msg = f"`data` must be a polars DataFrame or a path. Received: {type(data).__name__}"
+        raise TypeError(msg)
+    path = Path(data)
+    folder = resolve_cache_dir(cache)
+    store, key = None, ""
+    if folder is not None and path.is_file():
+        store = DerivedCache(folder)
+        spec_json = json.dumps(spec.to_dict(check=False), sort_keys=True)
+        key = store.key(spec_json, file_sha256(path), __version__)
+        hit = store.load(key)
+        if hit is not None:
+            return hit
+    frame = _derive_frame(spec, read_table(path), f"`{path}`")
+    if store is not None:
+        try:
+            store.store(key, frame)
+        except OSError as exc:  # a read-only cache must not break preprocessing
+            warnings.warn(f"could not write derive cache in {folder}: {exc}", stacklevel=2)
+    return frame
+
+
+def _derive_frame(spec: DatasetSpec, df: pl.DataFrame, where: str) -> pl.DataFrame:
+    columns = spec.columns()
+    bases = [c for c in columns if c.kind == "base"]
+    absent = [c.name for c in bases if c.name not in df.columns and c.role != "output"]
+    if absent:
+        msg = (
+            f"{where}: spec feature(s) {absent} not found in the data; "
+            f"available columns: {df.columns}"
+        )
+        raise DataError(msg)
+    present = {c.name for c in bases if c.name in df.columns}
+    columns = [c for c in columns if c.source in present]
+    bases = [c for c in bases if c.name in present]
+    df = df.select([c.name for c in bases])
+
+    # 1. types: numbers to Float64 (reporting text that is not a number), categories to text.
+    df = _cast_columns(df, bases, where)
+    # 2. mapped values, evaluated on the values as read (all rules at once, first match wins).
+    mapped = [_mapped_expr(c, where, df) for c in bases if c.spec.mapped]
+    if mapped:
+        df = df.with_columns(mapped)
+    # 3. missing values under the default `error` policy fail here, before any work is stored.
+    _check_missing_rows(
+        df, [c for c in bases if c.role != "id" and c.spec.missing == "error"], where
+    )
+    # 4. dates, then log10 and added features level by level (a child needs its parent's value).
+    dates = [c for c in bases if c.role == "date"]
+    if dates:
+        df = df.with_columns([_parse_date(df, c, where) for c in dates])
+    df = _apply_log10(df, [c for c in bases if c.spec.log10], where)
+    level = [c for c in columns if c.parent is not None and c.parent in {b.name for b in bases}]
+    while level:
+        df = df.with_columns([_added_expr(c) for c in level])
+        df = _apply_log10(df, [c for c in level if c.spec.log10], where)
+        names = {c.name for c in level}
+        level = [c for c in columns if c.parent in names]
+    # 5. ids.
+    id_name = spec.id_name
+    if any(c.role == "id" for c in bases):
+        _check_ids(df, id_name, where)
+        front: list[pl.Expr] = [pl.col(id_name)]
+    else:
+        front = [pl.int_range(1, df.height + 1, dtype=pl.Int64).alias(id_name)]
+    rest = [pl.col(c.name) for c in columns if c.role != "id"]
+    return df.select(front + rest)
+
+
+def _cast_columns(df: pl.DataFrame, bases: list[ColumnInfo], where: str) -> pl.DataFrame:
+    exprs = []
+    text_numeric = []
+    for c in bases:
+        dtype = df.schema[c.name]
+        col = pl.col(c.name)
+        if c.role == "id":
+            continue
+        if c.role == "date":
+            if not dtype.is_temporal():
+                exprs.append(col.cast(pl.String))
+        elif c.spec.one_hot is not None:
+            exprs.append(col.cast(pl.String))
+        elif dtype.is_numeric() or dtype == pl.Boolean:
+            expr = col.cast(pl.Float64)
+            exprs.append(expr.fill_nan(None) if dtype.is_float() else expr)
+        elif dtype == pl.String:
+            text_numeric.append(c.name)
+            exprs.append(_text_to_float(col))
+        else:
+            msg = (
+                f"{where}: column `{c.name}` has type {dtype}, which is not numeric; "
+                f"give it a `date_format`, one-hot encode it, or remove it"
+            )
+            raise DataError(msg)
+    if not exprs:
+        return df
+    for name in text_numeric:
+        _check_numeric_text(df, name, where)
+    return df.with_columns(exprs)
+
+
+def _text_to_float(col: pl.Expr) -> pl.Expr:
+    stripped = col.str.strip_chars()
+    return (
+        pl.when(stripped == "")
+        .then(None)
+        .otherwise(stripped.cast(pl.Float64, strict=False))
+        .fill_nan(None)
+        .cast(pl.Float64)
+    )
+
+
+def _check_numeric_text(df: pl.DataFrame, name: str, where: str) -> None:
+    text = pl.col(name).str.strip_chars()
+    bad = text.is_not_null() & (text != "") & text.cast(pl.Float64, strict=False).is_null()
+    flags = df.select(bad.alias("bad")).to_series()
+    count = int(flags.sum())
+    if count:
+        rows = flags.arg_true()
+        first = int(rows[0])
+        value = df[name][first]
+        examples = sorted({str(v) for v in df[name].gather(rows[:_SHOW]).to_list()})
+        msg = (
+            f"{where}: column `{name}` must be numeric but has non-numeric text {value!r} at "
+            f"{row_label(first)}; {count} such value(s) ({', '.join(map(repr, examples))}). "
+            f"Fix the file, leave the cell empty and set a missing-value policy, "
+            f"or one-hot encode the column"
+        )
+        raise DataError(msg)
+
+
+def _check_missing_rows(df: pl.DataFrame, cols: list[ColumnInfo], where: str) -> None:
+    if not cols:
+        return
+    counts = df.select([pl.col(c.name).null_count() for c in cols]).row(0)
+    for c, count in zip(cols, counts, strict=True):
+        if count:
+            rows = df[c.name].is_null().arg_true()[:_SHOW].to_list()
+            shown = ", ".join(str(r + 1) for r in rows)
+            msg = (
+                f"{where}: column `{c.name}` has {count} missing value(s) at data row(s) "
+                f"{shown}{' ...' if count > _SHOW else ''} (1-based, header excluded); the "
+                f"missing-value policy is 'error'. Fix the file or set a policy, e.g. "
+                f"add_opt_to({c.name!r}, Missing('median')) or Missing('drop')"
+            )
+            raise DataError(msg)
+
+
+def _mapped_expr(c: ColumnInfo, where: str, df: pl.DataFrame) -> pl.Expr:
+    col = pl.col(c.name)
+    numeric = df.schema[c.name] == pl.Float64
+    chain: Any = None
+    for i, rule in enumerate(c.spec.mapped):
+        cond = _selector_expr(rule, col)
+        value = _op_expr(rule, numeric, f"{c.path}.mapped[{i}]", where)
+        chain = pl.when(cond).then(value) if chain is None else chain.when(cond).then(value)
+    return chain.otherwise(col).alias(c.name)
+
+
+def _selector_expr(rule: MapRule, col: pl.Expr) -> pl.Expr:
+    sel = rule.selector
+    if isinstance(sel, Equal):
+        return col == sel.value
+    if isinstance(sel, LessThan):
+        return col < sel.value
+    if isinstance(sel, GreaterThan):
+        return col > sel.value
+    if isinstance(sel, InRange):
+        return col.is_between(sel.low, sel.high, closed="both")
+    if isinstance(sel, IsMissing):
+        return col.is_null()
+    raise AssertionError(sel)  # pragma: no cover - exhaustive
+
+
+def _op_expr(rule: MapRule, numeric: bool, path: str, where: str) -> pl.Expr:
+    op = rule.op
+    if isinstance(op, ReplaceWith):
+        if numeric:
+            if isinstance(op.value, str):
+                msg = (
+                    f"{where}: {path}.op.value must be a number for a numeric column. "
+                    f"Received: {op.value!r}"
+                )
+                raise SpecError(msg)
+            return pl.lit(float(op.value), dtype=pl.Float64)
+        return pl.lit(str(op.value))
+    return pl.col(op.feature).cast(pl.Float64 if numeric else pl.String)
+
+
+def _parse_date(df: pl.DataFrame, c: ColumnInfo, where: str) -> pl.Expr:
+    fmt = c.spec.date_format
+    if df.schema[c.name].is_temporal():
+        return pl.col(c.name).cast(pl.Datetime("us")).alias(_TMP + c.name)
+    parsed = pl.col(c.name).str.strptime(pl.Datetime("us"), format=fmt, strict=False)
+    bad = df.select((pl.col(c.name).is_not_null() & parsed.is_null()).alias("b")).to_series()
+    count = int(bad.sum())
+    if count:
+        first = int(bad.arg_true()[0])
+        msg = (
+            f"{where}: column `{c.name}` has a date that does not match format {fmt!r}: "
+            f"{df[c.name][first]!r} at {row_label(first)}; {count} such value(s)"
+        )
+        raise DataError(msg)
+    return parsed.alias(_TMP + c.name)
+
+
+def _apply_log10(df: pl.DataFrame, cols: list[ColumnInfo], where: str) -> pl.DataFrame:
+    if not cols:
+        return df
+    bad = df.select([(pl.col(c.name) <= 0).any().alias(c.name) for c in cols]).row(0)
+    for c, flag in zip(cols, bad, strict=True):
+        if flag:
+            mask = df[c.name] <= 0
+            first = int(mask.arg_true()[0])
+            count = int(mask.sum())
+            msg = (
+                f"{where}: log10 of column `{c.name}` needs values > 0, but it is "
+                f"{df[c.name][first]!r} at {row_label(first)}; {count} value(s) <= 0. Remove "
+                f"Log10 from this feature or map those values first (Mapped)"
+            )
+            raise DataError(msg)
+    return df.with_columns([steps.log10(pl.col(c.name)) for c in cols])
+
+
+def _added_expr(c: ColumnInfo) -> pl.Expr:
+    assert c.parent is not None
+    if c.kind == "extract_month":
+        return steps.month(pl.col(_TMP + c.parent)).alias(c.name)
+    if c.kind == "extract_timestamp":
+        return steps.epoch_seconds(pl.col(_TMP + c.parent)).alias(c.name)
+    return steps.square(pl.col(c.parent)).alias(c.name)
+
+
+def _check_ids(df: pl.DataFrame, name: str, where: str) -> None:
+    col = df[name]
+    if col.null_count():
+        first = int(col.is_null().arg_true()[0])
+        msg = f"{where}: id column `{name}` has a missing id at {row_label(first)}"
+        raise DataError(msg)
+    unique = col.n_unique()
+    if unique != df.height:
+        dup = col.filter(col.is_duplicated())[0]
+        msg = (
+            f"{where}: id column `{name}` is not unique ({unique} distinct values for "
+            f"{df.height} rows, e.g. {dup!r} repeats), so predictions could not be joined back. "
+            f"Remove IsId from it (derive then attaches row numbers as `id`)"
+        )
+        raise DataError(msg)
+
+
+# ============================================================================================
+# Pipeline: fitted steps
+# ============================================================================================
+
+
+@dataclass(frozen=True)
+class _Col:
+    # A column the pipeline transforms: ColumnInfo plus the missing policy of its source.
+    info: ColumnInfo
+    policy: str
+    fill_source: FeatureSpec
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+
+class Pipeline:
+    """Fitted, revertible preprocessing of a derived frame.
+
+    Parameters
+    ----------
+    spec : DatasetSpec
+        The spec used by :func:`derive`; stored as a validated copy.
+
+    Attributes
+    ----------
+    fill_values_ : dict of str to float or str
+        Value put in missing cells, per column (``drop`` policy: the training median, used
+        on non-training rows).
+    fences_ : dict of str to steps.Fences
+        Tukey fences per ``filter_outliers`` column.
+    unfiltered_ : list of str
+        ``filter_outliers`` columns whose IQR is 0 on the fit rows and so are not filtered: their
+        fences would call every value but the quartile an outlier (e.g. every waterfront house).
+    scalers_ : dict of str to steps.MinMax or steps.ZScore
+    categories_ : dict of str to list of str
+        One-hot categories seen at fit, sorted.
+    n_fit_rows_ : int
+        Rows passed to :meth:`fit`.
+    n_dropped_ : int
+        Training rows removed by the row filters (outliers, ``drop`` policy) in the last
+        :meth:`fit` or ``transform(training=True)``.
+    input_features_ : list of str
+        Columns of ``x`` in :meth:`to_arrays`, in order.
+    output_features_ : list of str
+        Columns of ``y``.
+    feature_groups_ : dict of str to str
+        Input feature -> source column (``sqft_living_squared`` -> ``sqft_living``,
+        ``date_month`` -> ``date``, ``zipcode_98178`` -> ``zipcode``), for grouped importance.
+
+    Examples
+    --------
+    >>> frame = derive(spec, "kc_house_data.csv")  # doctest: +SKIP
+    >>> pipe = Pipeline(spec).fit(frame[train_rows])  # doctest: +SKIP
+    >>> valid = pipe.transform(frame[valid_rows])  # doctest: +SKIP
+    >>> ids, x, y = pipe.to_arrays(valid, dtype="float32")  # doctest: +SKIP
+    >>> price = pipe.inverse_transform_outputs(y)  # doctest: +SKIP
+    """
+
+    def __init__(self, spec: DatasetSpec) -> None:
+        if not isinstance(spec, DatasetSpec):
+            msg = f"`spec` must be a DatasetSpec. Received: spec={type(spec).__name__}"
+            raise TypeError(msg)
+        self.spec = spec.validated()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.fill_values_: dict[str, float | str] | None = None
+        self.fences_: dict[str, steps.Fences] = {}
+        self.unfiltered_: list[str] = []
+        self.scalers_: dict[str, steps.MinMax | steps.ZScore] = {}
+        self.categories_: dict[str, list[str]] = {}
+        self.n_fit_rows_ = 0
+        self.n_dropped_ = 0
+        self.input_features_: list[str] = []
+        self.output_features_: list[str] = []
+        self.feature_groups_: dict[str, str] = {}
+
+    # ---- the columns -----------------------------------------------------------------------
+
+    def _columns(self) -> list[_Col]:
+        """Columns transformed by the pipeline (inputs, outputs, unused), in spec order."""
+        sources = self.spec.features
+        out = []
+        for info in self.spec.columns():
+            if info.role in ("id", "date"):
+                continue
+            source = sources[info.source]
+            out.append(_Col(info, source.missing, source))
+        return out
+
+    @property
+    def id_column(self) -> str:
+        """Name of the id column in derived and transformed frames."""
+        return self.spec.id_name
+
+    # ---- fit -------------------------------------------------------------------------------
+
+    def fit(self, frame: pl.DataFrame) -> Pipeline:
+        """Learn fills, fences, scalers and categories from the rows of ``frame``.
+
+        Order: missing values (fill values learned on all fit rows; ``drop`` rows removed),
+        Tukey fences (learned on those rows, outliers removed), then scalers and categories
+        learned on the remaining rows, as the transform will see them.
+
+        Raises
+        ------
+        DataError
+            Missing columns, missing values under the ``error`` policy, no rows left after
+            filtering, or a constant column under min-max/z-score scaling.
+        """
+        _check_frame(frame)
+        self._reset()
+        cols = self._columns()
+        self._require(frame, cols, outputs=True, what="fit")
+        self.n_fit_rows_ = frame.height
+        self.fill_values_ = self._learn_fills(frame, cols)
+        kept, n_missing = self._apply_missing(frame, cols, training=True)
+
+        filtered = [c for c in cols if c.info.spec.filter_outliers]
+        if filtered:
+            qs = kept.select(
+                [
+                    pl.col(c.name).quantile(q, "linear").alias(f"{c.name}\x00{q}")
+                    for c in filtered
+                    for q in (0.25, 0.75)
+                ]
+            ).row(0)
+            for i, c in enumerate(filtered):
+                q1, q3 = qs[2 * i], qs[2 * i + 1]
+                if q1 is None or q3 is None:
+                    continue  # no rows: reported below
+                if q3 == q1:
+                    self.unfiltered_.append(c.name)
+                else:
+                    self.fences_[c.name] = steps.Fences(q1=float(q1), q3=float(q3))
+        kept, n_out = self._filter_outliers(kept)
+        self.n_dropped_ = n_missing + n_out
+        if kept.height == 0:
+            msg = (
+                f"no training rows left: {n_missing} dropped for missing values and {n_out} "
+                f"outside the Tukey fences of {sorted(self.fences_)}, out of {frame.height}; "
+                f"filter fewer features (FilterOutliers.only([...])) or check the data"
+            )
+            raise DataError(msg)
+        self._learn_scalers(kept, cols)
+        self._learn_categories(kept, cols)
+        self._name_features(cols)
+        return self
+
+    def _learn_fills(self, frame: pl.DataFrame, cols: list[_Col]) -> dict[str, float | str]:
+        fills: dict[str, float | str] = {}
+        stat_cols = [
+            c for c in cols if c.policy in ("mean", "median", "drop") and c.info.kind != "squared"
+        ]
+        stats: dict[str, Any] = {}
+        if stat_cols:
+            exprs = [
+                (pl.col(c.name).mean() if c.policy == "mean" else pl.col(c.name).median()).alias(
+                    c.name
+                )
+                for c in stat_cols
+                if c.info.spec.one_hot is None
+            ]
+            if exprs:
+                stats = frame.select(exprs).row(0, named=True)
+            for c in stat_cols:
+                if c.info.spec.one_hot is not None:  # drop policy on a category: most frequent
+                    mode = frame[c.name].drop_nulls().mode().sort()
+                    stats[c.name] = mode[0] if len(mode) else None
+        for c in cols:
+            if c.policy == "error":
+                continue
+            value: Any
+            if c.info.kind == "squared":  # the square of the parent's fill, as derive would
+                value = float(fills[c.info.parent]) ** 2  # type: ignore[index]
+                if c.info.spec.log10:
+                    value = float(np.log10(value))
+            elif c.policy == "constant":  # given in original units: apply the stateless steps
+                raw = c.fill_source.fill_value
+                if c.info.spec.one_hot is not None:
+                    value = str(raw)
+                else:
+                    value = float(raw)  # type: ignore[arg-type]
+                    if c.info.spec.log10:
+                        value = float(np.log10(value))
+            else:
+                value = stats.get(c.name)
+                if value is None:
+                    msg = (
+                        f"cannot learn a fill value for column `{c.name}`: every value is "
+                        f"missing in the {frame.height} fit rows"
+                    )
+                    raise DataError(msg)
+            fills[c.name] = value if isinstance(value, str) else float(value)
+        return fills
+
+    def _learn_scalers(self, kept: pl.DataFrame, cols: list[_Col]) -> None:
+        scaled = [c for c in cols if c.info.spec.scale is not None]
+        if not scaled:
+            return
+        exprs = []
+        for c in scaled:
+            col = pl.col(c.name)
+            if c.info.spec.scale == "minmax":
+                exprs += [col.min().alias(f"{c.name}\x00a"), col.max().alias(f"{c.name}\x00b")]
+            else:
+                exprs += [
+                    col.mean().alias(f"{c.name}\x00a"),
+                    col.std(ddof=0).alias(f"{c.name}\x00b"),
+                ]
+        stats = kept.select(exprs).row(0)
+        for i, c in enumerate(scaled):
+            a, b = float(stats[2 * i]), float(stats[2 * i + 1])
+            if c.info.spec.scale == "minmax":
+                if not b > a:
+                    msg = (
+                        f"column `{c.name}` is constant ({a!r}) on the {kept.height} training "
+                        f"rows, so min-max scaling would divide by zero; remove the feature "
+                        f"(or its Normalized option), or check the outlier filter"
+                    )
+                    raise DataError(msg)
+                self.scalers_[c.name] = steps.MinMax(lo=a, hi=b)
+            else:
+                if not b > 0:
+                    msg = (
+                        f"column `{c.name}` is constant ({a!r}) on the {kept.height} training "
+                        f"rows, so z-score scaling would divide by zero; remove the feature "
+                        f"(or its Standardized option)"
+                    )
+                    raise DataError(msg)
+                self.scalers_[c.name] = steps.ZScore(mean=a, std=b)
+
+    def _learn_categories(self, kept: pl.DataFrame, cols: list[_Col]) -> None:
+        for c in cols:
+            if c.info.spec.one_hot is not None:
+                cats = kept[c.name].drop_nulls().unique().sort().to_list()
+                self.categories_[c.name] = [str(v) for v in cats]
+
+    def _name_features(self, cols: list[_Col]) -> None:
+        inputs, groups = [], {}
+        for c in cols:
+            if c.info.role != "input":
+                continue
+            for name in self._encoded_names(c):
+                inputs.append(name)
+                groups[name] = c.info.source
+        clash = {n for n in inputs if inputs.count(n) > 1} | (set(inputs) & {self.id_column})
+        if clash:
+            msg = f"encoded input names clash: {sorted(clash)}; rename the source columns"
+            raise SpecError(msg)
+        self.input_features_ = inputs
+        self.output_features_ = [c.name for c in cols if c.info.role == "output"]
+        self.feature_groups_ = groups
+
+    def _encoded_names(self, c: _Col) -> list[str]:
+        spec = c.info.spec
+        if spec.one_hot is not None:
+            names = [f"{c.name}_{cat}" for cat in self.categories_[c.name]]
+            if spec.one_hot.unknown == "column":
+                names.append(f"{c.name}_unknown")
+            return names
+        if spec.cyclical is not None:
+            return [f"{c.name}_sin", f"{c.name}_cos"]
+        return [c.name]
+
+    # ---- transform -------------------------------------------------------------------------
+
+    def transform(self, frame: pl.DataFrame, *, training: bool = False) -> pl.DataFrame:
+        """Apply the fitted steps to a derived frame.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            Output of :func:`derive` (any rows: training, validation, new data).
+        training : bool, default=False
+            Apply the row filters (outliers, ``drop`` missing policy). Only for the rows the
+            pipeline was fitted on; other rows are never dropped.
+
+        Returns
+        -------
+        polars.DataFrame
+            The id column, then ``input_features_``, then the output columns present, then the
+            other columns of ``frame`` (unused features, date text, extra columns) unchanged
+            except for scaling.
+        """
+        self._check_fitted()
+        _check_frame(frame)
+        cols = self._columns()
+        self._require(frame, cols, outputs=False, what="transform")
+        cols = [c for c in cols if c.name in frame.columns]
+        frame, n_missing = self._apply_missing(frame, cols, training=training)
+        if training:
+            frame, n_out = self._filter_outliers(frame)
+            self.n_dropped_ = n_missing + n_out
+            if frame.height == 0:
+                msg = "no training rows left after the row filters (outliers, missing values)"
+                raise DataError(msg)
+        self._check_categories(frame, cols)
+        exprs: list[pl.Expr] = []
+        consumed = set()
+        for c in cols:
+            exprs += self._forward_exprs(c)
+            consumed.add(c.name)
+        out = frame.with_columns(exprs) if exprs else frame
+        encoded = [n for c in cols for n in self._encoded_names(c)]
+        front = [self.id_column] if self.id_column in out.columns else []
+        model = [n for n in self.input_features_ if n in encoded]
+        model += [n for n in self.output_features_ if n in out.columns]
+        replaced = {c.name for c in cols if c.info.spec.one_hot or c.info.spec.cyclical}
+        rest = [n for n in out.columns if n not in set(front) | set(model) | replaced]
+        rest = [n for n in rest if n in frame.columns or n in encoded]
+        return out.select(front + model + rest)
+
+    def fit_transform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``fit(frame)`` then ``transform(frame, training=True)``."""
+        return self.fit(frame).transform(frame, training=True)
+
+    def _forward_exprs(self, c: _Col) -> list[pl.Expr]:
+        spec, col = c.info.spec, pl.col(c.name)
+        if spec.one_hot is not None:
+            exprs = [
+                (col == cat).fill_null(False).cast(pl.Float64).alias(f"{c.name}_{cat}")
+                for cat in self.categories_[c.name]
+            ]
+            if spec.one_hot.unknown == "column":
+                known = col.is_in(self.categories_[c.name])
+                exprs.append((~known).fill_null(False).cast(pl.Float64).alias(f"{c.name}_unknown"))
+            return exprs
+        if spec.cyclical is not None:
+            cyc = steps.Cyclic(period=spec.cyclical.period, start=spec.cyclical.start)
+            return [cyc.sin(col).alias(f"{c.name}_sin"), cyc.cos(col).alias(f"{c.name}_cos")]
+        scaler = self.scalers_.get(c.name)
+        return [scaler.expr(col).alias(c.name)] if scaler is not None else []
+
+    def _check_categories(self, frame: pl.DataFrame, cols: list[_Col]) -> None:
+        for c in cols:
+            one_hot = c.info.spec.one_hot
+            if one_hot is None or one_hot.unknown != "error":
+                continue
+            unseen = frame[c.name].is_not_null() & ~frame[c.name].is_in(self.categories_[c.name])
+            if unseen.any():
+                first = int(unseen.arg_true()[0])
+                values = frame[c.name].filter(unseen).unique().sort().to_list()[:_SHOW]
+                msg = (
+                    f"column `{c.name}` has categories not seen at fit time: {values} (first "
+                    f"at id {frame[self.id_column][first]!r}); use OneHot(unknown='zeros') or "
+                    f"OneHot(unknown='column') to accept them"
+                    if self.id_column in frame.columns
+                    else f"column `{c.name}` has categories not seen at fit time: {values}"
+                )
+                raise DataError(msg)
+
+    def _apply_missing(
+        self, frame: pl.DataFrame, cols: list[_Col], *, training: bool
+    ) -> tuple[pl.DataFrame, int]:
+        fills = self.fill_values_ or {}
+        present = [c for c in cols if c.name in frame.columns]
+        if not present:
+            return frame, 0
+        counts = frame.select([pl.col(c.name).null_count() for c in present]).row(0)
+        nulls = [c for c, n in zip(present, counts, strict=True) if n]
+        if not nulls:
+            return frame, 0
+        for c in nulls:
+            if c.policy == "error":
+                ids = self._ids_where(frame, frame[c.name].is_null())
+                msg = (
+                    f"column `{c.name}` has {frame[c.name].null_count()} missing value(s) "
+                    f"(policy 'error'), at id(s) {ids}; set a policy such as Missing('median')"
+                )
+                raise DataError(msg)
+        n0 = frame.height
+        if training:
+            drop = [c.name for c in nulls if c.policy == "drop"]
+            if drop:
+                frame = frame.filter(pl.all_horizontal([pl.col(n).is_not_null() for n in drop]))
+        fill = [pl.col(c.name).fill_null(fills[c.name]) for c in nulls if c.name in fills]
+        if fill:
+            frame = frame.with_columns(fill)
+        return frame, n0 - frame.height
+
+    def _filter_outliers(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+        if not self.fences_:
+            return frame, 0
+        keep = pl.all_horizontal([f.inside(pl.col(n)) for n, f in self.fences_.items()])
+        kept = frame.filter(keep)
+        return kept, frame.height - kept.height
+
+    # ---- arrays and inverses ---------------------------------------------------------------
+
+    def to_arrays(
+        self, frame: pl.DataFrame, dtype: Any = "float32"
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Model-ready arrays from a transformed frame, cast once to the model dtype.
+
+        Returns
+        -------
+        ids : ndarray of shape (n,)
+        x : ndarray of shape (n, n_in), C-contiguous, ``dtype``
+        y : ndarray of shape (n, n_out) or None
+            None when the output columns are absent (new data to predict).
+        """
+        self._check_fitted()
+        np_dtype = check_dtype(dtype)
+        absent = [n for n in self.input_features_ if n not in frame.columns]
+        if absent:
+            msg = (
+                f"frame lacks input column(s) {absent}; pass it through "
+                f"Pipeline.transform first. Received columns: {frame.columns}"
+            )
+            raise DataError(msg)
+        ids = frame[self.id_column].to_numpy() if self.id_column in frame.columns else None
+        if ids is None:
+            ids = np.arange(1, frame.height + 1)
+        x = np.ascontiguousarray(frame.select(self.input_features_).to_numpy(), dtype=np_dtype)
+        if not np.isfinite(x).all():
+            bad = int(np.argwhere(~np.isfinite(x))[0][1])
+            msg = f"input column `{self.input_features_[bad]}` has missing or infinite values"
+            raise DataError(msg)
+        y = None
+        if self.output_features_ and all(n in frame.columns for n in self.output_features_):
+            y = np.ascontiguousarray(frame.select(self.output_features_).to_numpy(), dtype=np_dtype)
+        return ids, x, y
+
+    def inverse_transform_outputs(self, y: Any) -> np.ndarray:
+        """Map model outputs back to original units (e.g. log10 + min-max price -> dollars).
+
+        Parameters
+        ----------
+        y : array-like of shape (..., n_out)
+            Any leading axes (replicas, rows); the last axis follows ``output_features_``.
+
+        Returns
+        -------
+        ndarray of float64, same shape as ``y``.
+        """
+        self._check_fitted()
+        arr = np.asarray(y, dtype=np.float64)
+        n_out = len(self.output_features_)
+        if arr.ndim == 0 or arr.shape[-1] != n_out:
+            msg = (
+                f"`y` must have {n_out} column(s) on its last axis ({self.output_features_}). "
+                f"Received: y.shape={arr.shape}"
+            )
+            raise ValueError(msg)
+        scale, offset, logged = self._output_affine()
+        out = arr * scale + offset
+        if logged.any():
+            out[..., logged] = steps.inverse_log10_array(out[..., logged])
+        return out
+
+    def _output_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scale, offset, logged = [], [], []
+        for name in self.output_features_:
+            scaler = self.scalers_.get(name)
+            scale.append(1.0 if scaler is None else scaler.scale)
+            offset.append(0.0 if scaler is None else scaler.offset)
+            logged.append(bool(self.spec.features[name].log10))
+        return np.array(scale), np.array(offset), np.array(logged, dtype=bool)
+
+    def inverse_transform(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Bring a transformed (or derived) frame back to original units, column by column.
+
+        Scaled and logged columns are inverted exactly; one-hot and sin/cos columns are
+        decoded to their source column; added features (month, timestamp, squares) are dropped
+        since their source is kept. Mapped values are not reverted (the mapping loses
+        information): join on the id column to the raw file for the values as read.
+        """
+        self._check_fitted()
+        cols = self._columns()
+        exprs: list[pl.Expr] = []
+        names: list[str] = []
+        drop: set[str] = set()
+        for c in cols:
+            spec = c.info.spec
+            encoded = self._encoded_names(c)
+            if c.info.kind != "base":
+                drop.update(encoded)
+                continue
+            if spec.one_hot is not None:
+                cat_cols = [n for n in encoded if n != f"{c.name}_unknown"]
+                if not all(n in frame.columns for n in cat_cols):
+                    continue
+                chain: Any = None
+                for n, cat in zip(cat_cols, self.categories_[c.name], strict=True):
+                    cond = pl.col(n) > 0.5
+                    chain = (
+                        pl.when(cond).then(pl.lit(cat))
+                        if chain is None
+                        else chain.when(cond).then(pl.lit(cat))
+                    )
+                expr = chain.otherwise(None) if chain is not None else pl.lit(None, pl.String)
+                if spec.dtype in ("int", "float"):
+                    expr = expr.cast(pl.Int64 if spec.dtype == "int" else pl.Float64, strict=False)
+                exprs.append(expr.alias(c.name))
+                names.append(c.name)
+                drop.update(encoded)
+            elif spec.cyclical is not None:
+                sin, cos = encoded
+                if sin in frame.columns and cos in frame.columns:
+                    cyc = steps.Cyclic(period=spec.cyclical.period, start=spec.cyclical.start)
+                    exprs.append(cyc.inverse_expr(pl.col(sin), pl.col(cos)).alias(c.name))
+                    names.append(c.name)
+                    drop.update(encoded)
+            elif c.name in frame.columns:
+                expr = pl.col(c.name)
+                scaler = self.scalers_.get(c.name)
+                if scaler is not None:
+                    expr = scaler.inverse_expr(expr)
+                if spec.log10:
+                    expr = steps.inverse_log10(expr)
+                exprs.append(expr.alias(c.name))
+                names.append(c.name)
+        out = frame.with_columns(exprs) if exprs else frame
+        order = [self.id_column] if self.id_column in out.columns else []
+        spec_order = [n for n in self.spec.features if n in names or n in frame.columns]
+        order += [n for n in spec_order if n not in order and n not in drop]
+        order += [n for n in out.columns if n not in order and n not in drop]
+        return out.select(order)
+
+    # ---- persistence -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict of the spec and the learned state (floats round-trip exactly)."""
+        self._check_fitted()
+        return {
+            "format": _PIPELINE_FORMAT,
+            "version": _PIPELINE_VERSION,
+            "spec": self.spec.to_dict(),
+            "state": {
+                "fill_values": self.fill_values_,
+                "fences": {k: v.to_dict() for k, v in self.fences_.items()},
+                "unfiltered": self.unfiltered_,
+                "scalers": {k: v.to_dict() for k, v in self.scalers_.items()},
+                "categories": self.categories_,
+                "n_fit_rows": self.n_fit_rows_,
+                "n_dropped": self.n_dropped_,
+                "input_features": self.input_features_,
+                "output_features": self.output_features_,
+                "feature_groups": self.feature_groups_,
+            },
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Serialise the fitted pipeline; :meth:`from_json` restores it exactly."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def save(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` atomically to ``path``."""
+        return atomic_write_text(path, self.to_json(indent=1) + "\n")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Pipeline:
+        """Rebuild a fitted pipeline from :meth:`to_dict`."""
+        if not isinstance(data, dict) or data.get("format") != _PIPELINE_FORMAT:
+            msg = "not a fitted nnforge pipeline (missing `format: nnforge-pipeline`)"
+            raise SpecError(msg)
+        if data.get("version") != _PIPELINE_VERSION:
+            msg = f"unsupported pipeline version. Received: version={data.get('version')!r}"
+            raise SpecError(msg)
+        pipe = cls(DatasetSpec.from_dict(data["spec"]))
+        try:
+            st = data["state"]
+            pipe.fill_values_ = dict(st["fill_values"])
+            pipe.fences_ = {k: steps.Fences(**v) for k, v in st["fences"].items()}
+            pipe.unfiltered_ = list(st["unfiltered"])
+            pipe.scalers_ = {k: steps.scaler_from_dict(v) for k, v in st["scalers"].items()}
+            pipe.categories_ = {k: list(v) for k, v in st["categories"].items()}
+            pipe.n_fit_rows_ = int(st["n_fit_rows"])
+            pipe.n_dropped_ = int(st["n_dropped"])
+            pipe.input_features_ = list(st["input_features"])
+            pipe.output_features_ = list(st["output_features"])
+            pipe.feature_groups_ = dict(st["feature_groups"])
+        except (KeyError, TypeError, ValueError) as exc:
+            msg = f"invalid pipeline state: {exc!r}"
+            raise SpecError(msg) from None
+        return pipe
+
+    @classmethod
+    def from_json(cls, text: str) -> Pipeline:
+        """Rebuild a fitted pipeline from :meth:`to_json`."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            msg = f"pipeline is not valid JSON: {exc}"
+            raise SpecError(msg) from None
+        return cls.from_dict(data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Pipeline:
+        """Read a pipeline written by :meth:`save`."""
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(self, "fill_values_")
+
+    def _require(self, frame: pl.DataFrame, cols: list[_Col], *, outputs: bool, what: str) -> None:
+        need = [
+            c.name for c in cols if c.info.role == "input" or (outputs and c.info.role == "output")
+        ]
+        absent = [n for n in need if n not in frame.columns]
+        if absent:
+            msg = (
+                f"cannot {what}: column(s) {absent} missing from the frame; pass the output of "
+                f"derive(spec, data). Received columns: {frame.columns}"
+            )
+            raise DataError(msg)
+
+    def _ids_where(self, frame: pl.DataFrame, mask: pl.Series) -> str:
+        if self.id_column in frame.columns:
+            values = frame[self.id_column].filter(mask).head(_SHOW).to_list()
+        else:
+            values = [int(i) + 1 for i in mask.arg_true().head(_SHOW).to_list()]
+        more = " ..." if int(mask.sum()) > _SHOW else ""
+        return ", ".join(map(str, values)) + more
+
+    def __repr__(self) -> str:
+        state = (
+            f"{len(self.input_features_)} inputs, {len(self.output_features_)} outputs, "
+            f"fitted on {self.n_fit_rows_} rows ({self.n_dropped_} dropped)"
+            if self.fill_values_ is not None
+            else "not fitted"
+        )
+        return f"Pipeline(spec={self.spec.name!r}, {state})"
+
+
+def _check_frame(frame: Any) -> None:
+    if not isinstance(frame, pl.DataFrame):
+        msg = f"`frame` must be a polars DataFrame. Received: {type(frame).__name__}"
+        raise TypeError(msg)

@@ -1,0 +1,967 @@
+"""Declarative dataset specification: which columns, which roles, which preprocessing.
+
+A :class:`DatasetSpec` is validated data (pydantic) that round-trips through JSON. It can be
+written by hand, loaded from a file, or built in code with the seed's builder vocabulary::
+
+    spec = DatasetSpec.from_file("kc_house_data.csv")
+    (spec.remove_features(["id", "zipcode", "sqft_living15", "sqft_lot15"])
+        .add_opt_to("date", DateFormat("%Y%m%dT%H%M%S"))
+        .add_opt_to("date", Not(UsedInModel))
+        .add_opt_to("date", AddExtractedMonth)
+        .add_opt_to("date", AddExtractedTimestamp)
+        .add_opt_to("yr_renovated", Mapped(Equal(0), ReplaceWithFeature("yr_built")))
+        .add_opt_to("price", Out)
+        .add_opt(Log10.only(["sqft_living", "sqft_above", "price"]))
+        .add_opt(AddSquared.except_(["price", "date"]).incl_added_features())
+        .add_opt(FilterOutliers.except_(["date"]).incl_added_features())
+        .add_opt(Normalized.except_(["date"]).incl_added_features()))
+
+Added features (extracted month, extracted timestamp, squares) are nested feature specs with their
+own options, exactly like the seed's ``with_extracted_month``/``with_squared``. They are named
+``<name>_month``, ``<name>_timestamp`` and ``<name>_squared``. ``incl_added_features()`` applies an
+option to the features added so far as well (checking ``only``/``except_`` against their own
+names), which is how squares of the extracted date features get filtered and normalised.
+
+Building mutates the spec in place and returns it (chainable); validation of the whole spec runs
+when it is used (:func:`~nnforge.data.pipeline.derive`, :class:`~nnforge.data.pipeline.Pipeline`),
+serialised (:meth:`DatasetSpec.to_json`) or loaded, and every error names its JSON path, e.g.
+``features.yr_renovated.mapped[0].op.feature``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nnforge._io import atomic_write_text
+from nnforge.data.io import read_table
+from nnforge.exceptions import SpecError
+
+__all__ = [
+    "AddExtractedMonth",
+    "AddExtractedTimestamp",
+    "AddSquared",
+    "ColumnInfo",
+    "Cyclical",
+    "CyclicalMonth",
+    "CyclicalSpec",
+    "DatasetSpec",
+    "DateFormat",
+    "Equal",
+    "FeatureSpec",
+    "FilterOutliers",
+    "GreaterThan",
+    "InRange",
+    "IsId",
+    "IsMissing",
+    "LessThan",
+    "Log10",
+    "MapRule",
+    "Mapped",
+    "Missing",
+    "Normalized",
+    "Not",
+    "OneHot",
+    "OneHotSpec",
+    "Option",
+    "Out",
+    "ReplaceWith",
+    "ReplaceWithFeature",
+    "Standardized",
+    "UsedInModel",
+]
+
+ScaleKind = Literal["minmax", "zscore"]
+MissingPolicy = Literal["error", "drop", "constant", "mean", "median"]
+DType = Literal["int", "float", "str", "bool", "date", "other"]
+Scalar = bool | int | float | str
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors, so a typo in a JSON spec never silently does nothing.
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------------------------
+# Mapped values: selector (which rows) + operation (what to put there)
+# --------------------------------------------------------------------------------------------
+
+
+def _tagged(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
+    # `kind` is required in JSON (it picks the union member) but implied in Python calls.
+    data.setdefault("kind", cls.model_fields["kind"].annotation.__args__[0])  # type: ignore[union-attr]
+    return data
+
+
+class Equal(_Strict):
+    """Select rows whose value equals ``value``."""
+
+    kind: Literal["equal"]
+    value: int | float | str
+
+    def __init__(self, value: Any = None, /, **data: Any) -> None:
+        if value is not None:
+            data["value"] = value
+        super().__init__(**_tagged(type(self), data))
+
+
+class LessThan(_Strict):
+    """Select rows whose value is strictly less than ``value``."""
+
+    kind: Literal["less_than"]
+    value: float
+
+    def __init__(self, value: Any = None, /, **data: Any) -> None:
+        if value is not None:
+            data["value"] = value
+        super().__init__(**_tagged(type(self), data))
+
+
+class GreaterThan(_Strict):
+    """Select rows whose value is strictly greater than ``value``."""
+
+    kind: Literal["greater_than"]
+    value: float
+
+    def __init__(self, value: Any = None, /, **data: Any) -> None:
+        if value is not None:
+            data["value"] = value
+        super().__init__(**_tagged(type(self), data))
+
+
+class InRange(_Strict):
+    """Select rows with ``low <= value <= high`` (both ends included)."""
+
+    kind: Literal["in_range"]
+    low: float
+    high: float
+
+    def __init__(self, low: Any = None, high: Any = None, /, **data: Any) -> None:
+        if low is not None:
+            data["low"] = low
+        if high is not None:
+            data["high"] = high
+        super().__init__(**_tagged(type(self), data))
+
+    @model_validator(mode="after")
+    def _ordered(self) -> InRange:
+        if self.low > self.high:
+            msg = f"`low` must be <= `high`. Received: low={self.low}, high={self.high}"
+            raise ValueError(msg)
+        return self
+
+
+class IsMissing(_Strict):
+    """Select rows whose value is missing (empty cell, null or NaN)."""
+
+    kind: Literal["is_missing"]
+
+    def __init__(self, /, **data: Any) -> None:
+        super().__init__(**_tagged(type(self), data))
+
+
+class ReplaceWith(_Strict):
+    """Replace the selected values by a constant."""
+
+    kind: Literal["replace_with"]
+    value: int | float | str
+
+    def __init__(self, value: Any = None, /, **data: Any) -> None:
+        if value is not None:
+            data["value"] = value
+        super().__init__(**_tagged(type(self), data))
+
+
+class ReplaceWithFeature(_Strict):
+    """Replace the selected values by another feature's value on the same row.
+
+    The seed uses it to replace ``yr_renovated == 0`` (never renovated) by ``yr_built``. The
+    other feature's value is taken as read from the file, before any transform.
+    """
+
+    kind: Literal["replace_with_feature"]
+    feature: str
+
+    def __init__(self, feature: Any = None, /, **data: Any) -> None:
+        if feature is not None:
+            data["feature"] = feature
+        super().__init__(**_tagged(type(self), data))
+
+
+Selector = Annotated[
+    Equal | LessThan | GreaterThan | InRange | IsMissing, Field(discriminator="kind")
+]
+MapOperation = Annotated[ReplaceWith | ReplaceWithFeature, Field(discriminator="kind")]
+
+
+class MapRule(_Strict):
+    """One mapped-values rule; with several rules on a feature, the first match wins."""
+
+    selector: Selector
+    op: MapOperation
+
+
+class OneHotSpec(_Strict):
+    """One-hot encoding with a policy for categories not seen at fit time.
+
+    ``unknown="error"`` rejects them, ``"zeros"`` encodes them as an all-zero row and ``"column"``
+    adds a ``<name>_unknown`` indicator column (always 0 on the rows the pipeline was fitted on).
+    """
+
+    unknown: Literal["error", "zeros", "column"] = "error"
+
+
+class CyclicalSpec(_Strict):
+    """Encode a periodic value as ``sin``/``cos`` of ``2π (x - start) / period``.
+
+    For months (``period=12, start=1``) December and January end up next to each other, which a
+    min-max scaled month number cannot express.
+    """
+
+    period: float = Field(default=12.0, gt=0)
+    start: float = 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# Features and the dataset
+# --------------------------------------------------------------------------------------------
+
+
+class FeatureSpec(_Strict):
+    """One column of the dataset (or one added feature) with its role and preprocessing.
+
+    Stateless options (applied by ``derive``, in this order): ``dtype`` check, ``date_format``
+    parsing with ``extract_month``/``extract_timestamp``, ``mapped`` values, ``log10``, then the
+    ``squared`` added feature (the square of the logged value). Fitted options (applied by
+    ``Pipeline``): ``missing`` policy, ``filter_outliers`` (Tukey fences, training rows only),
+    ``scale`` (``"minmax"`` or ``"zscore"``), ``one_hot`` and ``cyclical``.
+    """
+
+    name: str | None = Field(default=None, description="required on added features only")
+    dtype: DType | None = Field(default=None, description="type inferred from the file")
+    output: bool = False
+    is_id: bool = False
+    used_in_model: bool = True
+    date_format: str | None = None
+    extract_month: FeatureSpec | None = None
+    extract_timestamp: FeatureSpec | None = None
+    mapped: list[MapRule] = Field(default_factory=list)
+    log10: bool = False
+    squared: FeatureSpec | None = None
+    filter_outliers: bool = False
+    scale: ScaleKind | None = None
+    one_hot: OneHotSpec | None = None
+    cyclical: CyclicalSpec | None = None
+    missing: MissingPolicy = "error"
+    fill_value: int | float | str | None = None
+
+    def added_features(self) -> list[tuple[str, FeatureSpec]]:
+        """The features added to this one, as ``(kind, spec)`` in a fixed order."""
+        out = []
+        for kind in ("extract_month", "extract_timestamp", "squared"):
+            child = getattr(self, kind)
+            if child is not None:
+                out.append((kind, child))
+        return out
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """One column of a derived frame, as described by the spec.
+
+    Attributes
+    ----------
+    name : str
+        Column name in the derived frame.
+    source : str
+        Top-level feature it comes from (its group for importance).
+    kind : str
+        ``"base"`` (the feature itself), ``"extract_month"``, ``"extract_timestamp"`` or
+        ``"squared"``.
+    role : str
+        ``"input"``, ``"output"``, ``"unused"`` (kept, not fed to the model), ``"date"`` (the raw
+        date text, kept) or ``"id"``.
+    spec : FeatureSpec
+        The (possibly nested) feature spec.
+    parent : str or None
+        Column this one is computed from (added features only).
+    path : str
+        JSON path of ``spec``, for error messages.
+    """
+
+    name: str
+    source: str
+    kind: str
+    role: str
+    spec: FeatureSpec
+    parent: str | None
+    path: str
+
+
+class DatasetSpec(_Strict):
+    """The dataset: its features (keyed by column name, in file order) and the id column.
+
+    Parameters
+    ----------
+    name : str, default="dataset"
+        A label (the file stem for :meth:`from_file`).
+    id_column : str, default="id"
+        Name of the row-number id column that ``derive`` attaches when no feature has
+        ``is_id`` (the seed's ``AttachIds::new("id")``). Row ids are the 1-based data-row numbers
+        of the input, so they also locate a row in the file.
+    features : dict of str to FeatureSpec
+        The columns used, in order. Columns of the file not listed here are ignored.
+    """
+
+    name: str = "dataset"
+    id_column: str = "id"
+    features: dict[str, FeatureSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> DatasetSpec:
+        for key, feature in self.features.items():
+            if feature.name is None:
+                feature.name = key
+        problems = list(_semantic_problems(self))
+        if problems:
+            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
+        return self
+
+    # ---- construction / serialisation ------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> DatasetSpec:
+        """Start a spec with every column of a data file as a plain input feature.
+
+        Each feature's ``dtype`` records the type inferred from the file (``int``, ``float``,
+        ``str``, ...); print the spec (or :meth:`summary`) to list them.
+
+        Examples
+        --------
+        >>> spec = DatasetSpec.from_file("kc_house_data.csv")  # doctest: +SKIP
+        >>> print(spec.summary())  # doctest: +SKIP
+        """
+        frame = read_table(path)
+        return cls.from_frame(frame, name=Path(path).stem)
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame, name: str = "dataset") -> DatasetSpec:
+        """Start a spec with every column of ``frame`` as a plain input feature."""
+        features = {
+            col: FeatureSpec(name=col, dtype=_dtype_label(dtype))
+            for col, dtype in frame.schema.items()
+        }
+        return cls.model_construct(name=name, id_column="id", features=features)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DatasetSpec:
+        """Validate a plain dict; errors become :class:`SpecError` naming the JSON path."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(format_validation_error(exc, "dataset spec")) from None
+
+    @classmethod
+    def from_json(cls, text: str) -> DatasetSpec:
+        """Parse and validate a JSON spec (see :meth:`to_json`)."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            msg = f"dataset spec is not valid JSON: {exc}"
+            raise SpecError(msg) from None
+        if not isinstance(data, dict):
+            msg = f"dataset spec must be a JSON object. Received: {type(data).__name__}"
+            raise SpecError(msg)
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> DatasetSpec:
+        """Load a JSON spec file."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            msg = f"cannot read dataset spec `{path}`: {exc.strerror or exc}"
+            raise SpecError(msg) from exc
+        try:
+            return cls.from_json(text)
+        except SpecError as exc:
+            raise SpecError(f"{path}: {exc}") from None
+
+    def validated(self) -> DatasetSpec:
+        """Return a validated deep copy (builder edits are only checked here)."""
+        return type(self).from_dict(self.to_dict(check=False))
+
+    def to_dict(self, *, check: bool = True) -> dict[str, Any]:
+        """Plain JSON-able dict, leaving out defaults and the (redundant) top-level names."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        data.setdefault("name", self.name)
+        data["features"] = {
+            key: {k: v for k, v in feat.items() if k != "name"}
+            for key, feat in data.get("features", {}).items()
+        }
+        if check:
+            type(self).from_dict(data)
+        return data
+
+    def to_json(self, indent: int | None = 2) -> str:
+        """Validate and serialise to JSON; :meth:`from_json` reads it back unchanged."""
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def to_json_file(self, path: str | Path) -> Path:
+        """Write :meth:`to_json` atomically to ``path``."""
+        return atomic_write_text(path, self.to_json() + "\n")
+
+    # ---- builder (mutates and returns self, like the seed's &mut Self) ---------------------
+
+    def remove_features(self, names: Sequence[str]) -> DatasetSpec:
+        """Drop features from the spec (and so from the derived frame)."""
+        names = [names] if isinstance(names, str) else list(names)
+        unknown = [n for n in names if n not in self.features]
+        if unknown:
+            msg = f"cannot remove unknown features {unknown}; available: {list(self.features)}"
+            raise SpecError(msg)
+        for n in names:
+            del self.features[n]
+        return self
+
+    def add_opt_to(self, name: str, option: Option) -> DatasetSpec:
+        """Apply ``option`` to one feature (a top-level feature or an added one by its name)."""
+        _check_option(option)
+        node = self.find(name)
+        if node is None:
+            msg = f"no feature named `{name}`; available: {self.all_feature_names()}"
+            raise SpecError(msg)
+        _check_names(self, option)
+        option.apply(node, True)
+        return self
+
+    def add_opt(self, option: Option) -> DatasetSpec:
+        """Apply ``option`` to every top-level feature (filtered by ``only``/``except_``)."""
+        _check_option(option)
+        _check_names(self, option)
+        for feature in self.features.values():
+            option.apply(feature, True)
+        return self
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def find(self, name: str) -> FeatureSpec | None:
+        """The feature (top-level or added) called ``name``, or None."""
+        for _, node, _ in _walk(self):
+            if _name(node) == name:
+                return node
+        return None
+
+    def all_feature_names(self) -> list[str]:
+        """Names of all features, added ones included, in derived-frame order."""
+        return [_name(node) for _, node, _ in _walk(self)]
+
+    @property
+    def id_name(self) -> str:
+        """The id column of derived frames: the ``is_id`` feature, else ``id_column``."""
+        for key, feature in self.features.items():
+            if feature.is_id:
+                return key
+        return self.id_column
+
+    def columns(self) -> list[ColumnInfo]:
+        """Every column of the derived frame (id excluded when attached), in order."""
+        out: list[ColumnInfo] = []
+        for key, feature in self.features.items():
+            _collect(key, feature, key, "base", None, f"features.{key}", out)
+        return out
+
+    def in_features_names(self) -> list[str]:
+        """Model input columns (before one-hot/cyclical expansion, which needs a fit)."""
+        return [c.name for c in self.columns() if c.role == "input"]
+
+    def out_features_names(self) -> list[str]:
+        """Model output (predicted) columns."""
+        return [c.name for c in self.columns() if c.role == "output"]
+
+    def summary(self) -> str:
+        """A table of the features with their inferred types and options."""
+        lines = [f"dataset {self.name!r}: {len(self.features)} features (id: {self.id_name})"]
+        for col in self.columns():
+            opts = _describe(col.spec)
+            label = col.name if col.kind == "base" else f"  {col.name} (from {col.parent})"
+            dtype = col.spec.dtype or ("float" if col.kind != "base" else "?")
+            lines.append(f"  {label:<32} {dtype:<6} {col.role:<7} {opts}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+FeatureSpec.model_rebuild()
+
+
+# --------------------------------------------------------------------------------------------
+# Builder options (the seed's FeatureOptions)
+# --------------------------------------------------------------------------------------------
+
+
+class Option:
+    """A feature option of the builder API.
+
+    Subclasses implement ``apply(feature, value)``, where ``value=False`` undoes the option (that
+    is what :class:`Not` passes). ``only``, ``except_`` and ``incl_added_features`` wrap an option
+    to target several features at once with the seed's exact semantics.
+    """
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def only(self, names: Sequence[str]) -> Option:
+        """Apply to the named features only."""
+        return _Only(self, _as_list(names))
+
+    def except_(self, names: Sequence[str]) -> Option:
+        """Apply to every feature except the named ones."""
+        return _Except(self, _as_list(names))
+
+    def incl_added_features(self) -> Option:
+        """Also apply to the features added so far (extracted month/timestamp, squares)."""
+        return _InclAdded(self)
+
+    def _names(self) -> list[str]:
+        return []
+
+
+class _Field(Option):
+    def __init__(self, field: str, on: Any, off: Any, label: str) -> None:
+        self._field, self._on, self._off, self._label = field, on, off, label
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        setattr(feature, self._field, self._on if value else self._off)
+
+    def __repr__(self) -> str:
+        return self._label
+
+
+class _AddFeature(Option):
+    def __init__(self, field: str, suffix: str, label: str) -> None:
+        self._field, self._suffix, self._label = field, suffix, label
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        if not value:
+            setattr(feature, self._field, None)
+        elif getattr(feature, self._field) is None:
+            name = f"{_name(feature)}{self._suffix}"
+            setattr(feature, self._field, FeatureSpec(name=name))
+
+    def __repr__(self) -> str:
+        return self._label
+
+
+class Not(Option):
+    """Negate an option, e.g. ``Not(UsedInModel)`` keeps a column out of the model inputs."""
+
+    def __init__(self, option: Option) -> None:
+        self._option = option
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        self._option.apply(feature, not value)
+
+    def _names(self) -> list[str]:
+        return self._option._names()
+
+    def __repr__(self) -> str:
+        return f"Not({self._option!r})"
+
+
+class _Only(Option):
+    def __init__(self, option: Option, names: list[str]) -> None:
+        self._option, self._list = option, names
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        if _name(feature) in self._list:
+            self._option.apply(feature, value)
+
+    def _names(self) -> list[str]:
+        return self._list + self._option._names()
+
+    def __repr__(self) -> str:
+        return f"{self._option!r}.only({self._list})"
+
+
+class _Except(Option):
+    def __init__(self, option: Option, names: list[str]) -> None:
+        self._option, self._list = option, names
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        if _name(feature) not in self._list:
+            self._option.apply(feature, value)
+
+    def _names(self) -> list[str]:
+        return self._list + self._option._names()
+
+    def __repr__(self) -> str:
+        return f"{self._option!r}.except_({self._list})"
+
+
+class _InclAdded(Option):
+    # The seed's RecurseAdded: the *whole* wrapper recurses into the features added so far
+    # (so only/except are checked against their names), then the inner option applies to the
+    # feature itself. Features created by this very application are not visited.
+    def __init__(self, option: Option) -> None:
+        self._option = option
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        for _, child in feature.added_features():
+            self.apply(child, value)
+        self._option.apply(feature, value)
+
+    def _names(self) -> list[str]:
+        return self._option._names()
+
+    def __repr__(self) -> str:
+        return f"{self._option!r}.incl_added_features()"
+
+
+class DateFormat(Option):
+    """Parse the column as a date with a ``strftime`` format, e.g. ``"%Y%m%dT%H%M%S"``."""
+
+    def __init__(self, fmt: str) -> None:
+        self._fmt = fmt
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        feature.date_format = self._fmt if value else None
+        if value:
+            feature.dtype = "str" if feature.dtype in (None, "str") else feature.dtype
+
+    def __repr__(self) -> str:
+        return f"DateFormat({self._fmt!r})"
+
+
+class Mapped(Option):
+    """Replace selected values, e.g. ``Mapped(Equal(0), ReplaceWithFeature("yr_built"))``."""
+
+    def __init__(self, selector: Any, op: Any) -> None:
+        self._rule = MapRule(selector=selector, op=op)
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        if value:
+            feature.mapped = [*feature.mapped, self._rule.model_copy(deep=True)]
+        else:
+            feature.mapped = []
+
+    def _names(self) -> list[str]:
+        op = self._rule.op
+        return [op.feature] if isinstance(op, ReplaceWithFeature) else []
+
+    def __repr__(self) -> str:
+        return f"Mapped({self._rule.selector!r}, {self._rule.op!r})"
+
+
+class OneHot(Option):
+    """One-hot encode the column; ``unknown`` is the policy for unseen categories."""
+
+    def __init__(self, unknown: Literal["error", "zeros", "column"] = "error") -> None:
+        self._spec = OneHotSpec(unknown=unknown)
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        feature.one_hot = self._spec.model_copy() if value else None
+
+    def __repr__(self) -> str:
+        return f"OneHot(unknown={self._spec.unknown!r})"
+
+
+class Cyclical(Option):
+    """Encode a periodic value as sin/cos (see :class:`CyclicalSpec`)."""
+
+    def __init__(self, period: float = 12.0, start: float = 1.0) -> None:
+        self._spec = CyclicalSpec(period=period, start=start)
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        feature.cyclical = self._spec.model_copy() if value else None
+
+    def __repr__(self) -> str:
+        return f"Cyclical(period={self._spec.period}, start={self._spec.start})"
+
+
+class Missing(Option):
+    """Missing-value policy: ``"error"`` (default), ``"drop"``, ``"constant"``, ``"mean"``,
+    ``"median"``.
+
+    ``"drop"`` removes training rows only; on other rows (validation, new data) the value is
+    filled with the training median, so that every row still gets a prediction. ``"constant"``
+    takes ``fill_value`` in the column's original units.
+    """
+
+    def __init__(self, policy: MissingPolicy, fill_value: Scalar | None = None) -> None:
+        self._policy, self._fill = policy, fill_value
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        feature.missing = self._policy if value else "error"
+        feature.fill_value = self._fill if value else None
+
+    def __repr__(self) -> str:
+        return f"Missing({self._policy!r}, {self._fill!r})"
+
+
+Out = _Field("output", True, False, "Out")
+Out.__doc__ = "Mark the feature as a model output (the predicted value)."
+IsId = _Field("is_id", True, False, "IsId")
+UsedInModel = _Field("used_in_model", True, False, "UsedInModel")
+Log10 = _Field("log10", True, False, "Log10")
+FilterOutliers = _Field("filter_outliers", True, False, "FilterOutliers")
+Normalized = _Field("scale", "minmax", None, "Normalized")
+Standardized = _Field("scale", "zscore", None, "Standardized")
+AddSquared = _AddFeature("squared", "_squared", "AddSquared")
+AddExtractedMonth = _AddFeature("extract_month", "_month", "AddExtractedMonth")
+AddExtractedTimestamp = _AddFeature("extract_timestamp", "_timestamp", "AddExtractedTimestamp")
+CyclicalMonth = Cyclical(period=12.0, start=1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------
+
+
+def _as_list(names: Sequence[str]) -> list[str]:
+    return [names] if isinstance(names, str) else list(names)
+
+
+def _name(node: FeatureSpec) -> str:
+    return node.name or ""
+
+
+def _check_option(option: Any) -> None:
+    if not isinstance(option, Option):
+        msg = (
+            f"`option` must be a feature option such as Log10, Out or DateFormat('%Y-%m-%d'). "
+            f"Received: option={option!r}"
+        )
+        raise TypeError(msg)
+
+
+def _check_names(spec: DatasetSpec, option: Option) -> None:
+    # The seed silently ignored unknown names in only/except; a typo there would silently skip a
+    # transform, so we reject it.
+    known = set(spec.all_feature_names())
+    unknown = [n for n in option._names() if n not in known]
+    if unknown:
+        msg = f"option {option!r} names unknown features {unknown}; available: {sorted(known)}"
+        raise SpecError(msg)
+
+
+def _walk(spec: DatasetSpec) -> Iterator[tuple[str, FeatureSpec, FeatureSpec | None]]:
+    """Depth-first (path, node, parent) over every feature, added ones included."""
+
+    def rec(path: str, node: FeatureSpec, parent: FeatureSpec | None) -> Iterator[Any]:
+        yield path, node, parent
+        for kind, child in node.added_features():
+            yield from rec(f"{path}.{kind}", child, node)
+
+    for key, feature in spec.features.items():
+        if feature.name is None:
+            feature.name = key
+        yield from rec(f"features.{key}", feature, None)
+
+
+def _collect(
+    name: str,
+    node: FeatureSpec,
+    source: str,
+    kind: str,
+    parent: str | None,
+    path: str,
+    out: list[ColumnInfo],
+) -> None:
+    if kind == "base":
+        if node.is_id:
+            role = "id"
+        elif node.date_format is not None:
+            role = "date"
+        elif node.output:
+            role = "output"
+        else:
+            role = "input" if node.used_in_model else "unused"
+    else:
+        role = "input" if node.used_in_model else "unused"
+    out.append(ColumnInfo(name, source, kind, role, node, parent, path))
+    for child_kind, child in node.added_features():
+        _collect(_name(child), child, source, child_kind, name, f"{path}.{child_kind}", out)
+
+
+def _dtype_label(dtype: pl.DataType) -> str:
+    if dtype == pl.Boolean:
+        return "bool"
+    if dtype.is_integer():
+        return "int"
+    if dtype.is_float() or dtype.is_decimal():
+        return "float"
+    if dtype in (pl.String, pl.Categorical, pl.Enum) or isinstance(dtype, pl.Categorical):
+        return "str"
+    if dtype.is_temporal():
+        return "date"
+    return "other"
+
+
+def _describe(node: FeatureSpec) -> str:
+    parts = []
+    for field in ("output", "is_id", "log10", "filter_outliers"):
+        if getattr(node, field):
+            parts.append(field)
+    if not node.used_in_model:
+        parts.append("not used in model")
+    if node.date_format:
+        parts.append(f"date_format={node.date_format!r}")
+    if node.mapped:
+        parts.append(f"mapped x{len(node.mapped)}")
+    if node.scale:
+        parts.append(node.scale)
+    if node.one_hot:
+        parts.append(f"one_hot(unknown={node.one_hot.unknown})")
+    if node.cyclical:
+        parts.append(f"cyclical(period={node.cyclical.period:g})")
+    if node.missing != "error":
+        parts.append(f"missing={node.missing}")
+    return ", ".join(parts)
+
+
+def format_validation_error(exc: ValidationError, what: str) -> str:
+    """Render a pydantic error as ``what`` followed by one ``json.path: message`` per line."""
+    lines = []
+    for err in exc.errors():
+        path = ""
+        for part in err["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif part in _SELECTOR_TAGS:
+                continue  # discriminated-union tags are not part of the JSON path
+            else:
+                path += f".{part}" if path else str(part)
+        message = err["msg"].removeprefix("Value error, ")
+        if "input" in err and err["type"] not in ("value_error", "missing"):
+            message += f". Received: {err['input']!r}"
+        lines.append(f"{path}: {message}" if path else message)
+    return f"invalid {what}:\n  " + "\n  ".join(lines)
+
+
+_SELECTOR_TAGS = frozenset(
+    [
+        *("equal", "less_than", "greater_than", "in_range", "is_missing"),
+        *("replace_with", "replace_with_feature"),
+    ]
+)
+
+
+def _semantic_problems(spec: DatasetSpec) -> Iterable[tuple[str, str]]:
+    """Cross-field checks, each yielding ``(json_path, message)``."""
+    names: dict[str, str] = {}
+    top = set(spec.features)
+    ids = [k for k, f in spec.features.items() if f.is_id]
+    if len(ids) > 1:
+        yield "features", f"at most one feature can be the id column. Received: {ids}"
+    for path, node, parent in _walk(spec):
+        name = _name(node)
+        if parent is None:
+            key = path.removeprefix("features.")
+            if name != key:
+                yield f"{path}.name", f"must match its key `{key}`. Received: {name!r}"
+        elif not name:
+            yield f"{path}.name", "an added feature needs a name"
+        if name in names:
+            yield f"{path}.name", f"duplicate feature name `{name}` (also at {names[name]})"
+        names.setdefault(name, path)
+        yield from _node_problems(path, node, parent, top)
+    if not ids and spec.id_column in names:
+        yield (
+            "id_column",
+            f"the attached id column `{spec.id_column}` clashes with a feature of that name; "
+            f"remove that feature, mark it IsId, or choose another `id_column`",
+        )
+
+
+def _node_problems(
+    path: str, node: FeatureSpec, parent: FeatureSpec | None, top: set[str]
+) -> Iterable[tuple[str, str]]:
+    numeric = ("log10", "filter_outliers", "scale", "squared", "cyclical", "one_hot")
+    used = [f for f in numeric if getattr(node, f) not in (None, False)]
+    if parent is not None:
+        for field in ("output", "is_id"):
+            if getattr(node, field):
+                yield f"{path}.{field}", "not allowed on an added feature"
+        for field in ("date_format", "extract_month", "extract_timestamp", "fill_value"):
+            if getattr(node, field) is not None:
+                yield f"{path}.{field}", "not allowed on an added feature"
+        if node.mapped:
+            yield f"{path}.mapped", "not allowed on an added feature"
+        if node.missing != "error":
+            yield f"{path}.missing", "added features follow the missing policy of their source"
+    if node.is_id:
+        for field in [*used, "output", "date_format"]:
+            if getattr(node, field) not in (None, False):
+                yield f"{path}.{field}", "not allowed on the id column (ids are never transformed)"
+        if node.mapped:
+            yield f"{path}.mapped", "not allowed on the id column"
+    if node.date_format is not None:
+        for field in used:
+            yield (
+                f"{path}.{field}",
+                "not allowed on a date column; add it to the extracted month/timestamp instead",
+            )
+        if node.mapped:
+            yield f"{path}.mapped", "not allowed on a date column"
+        if node.output:
+            yield f"{path}.output", "a date column cannot be an output"
+        if node.missing == "constant":
+            yield f"{path}.missing", "a date column cannot be filled with a constant"
+    else:
+        for field in ("extract_month", "extract_timestamp"):
+            if getattr(node, field) is not None:
+                yield f"{path}.{field}", "needs a `date_format` on the same feature"
+    if node.output:
+        if not node.used_in_model:
+            yield f"{path}.used_in_model", "an output must be used in the model"
+        for field in ("squared", "one_hot", "cyclical"):
+            if getattr(node, field) is not None:
+                yield (
+                    f"{path}.{field}",
+                    "not allowed on an output (an added feature of the target would leak it "
+                    "into the inputs)",
+                )
+        if node.missing != "error":
+            yield f"{path}.missing", "outputs must use the `error` policy (no imputed targets)"
+    if node.one_hot is not None:
+        for field in ("log10", "filter_outliers", "scale", "squared", "cyclical"):
+            if getattr(node, field) not in (None, False):
+                yield f"{path}.{field}", "cannot be combined with one_hot"
+        if node.missing in ("mean", "median"):
+            yield f"{path}.missing", "mean/median fill needs a numeric column, not a category"
+    if node.cyclical is not None:
+        for field in ("scale", "squared", "log10"):
+            if getattr(node, field) not in (None, False):
+                yield (
+                    f"{path}.{field}",
+                    "cannot be combined with cyclical (sin/cos are already in [-1, 1])",
+                )
+    if node.missing == "constant" and node.fill_value is None:
+        yield f"{path}.fill_value", "required when missing='constant'"
+    if node.missing != "constant" and node.fill_value is not None:
+        yield f"{path}.fill_value", "only used with missing='constant'"
+    if node.missing == "constant" and node.one_hot is None and isinstance(node.fill_value, str):
+        yield f"{path}.fill_value", f"must be a number. Received: {node.fill_value!r}"
+    if (
+        node.log10
+        and node.missing == "constant"
+        and isinstance(node.fill_value, int | float)
+        and node.fill_value <= 0
+    ):
+        yield f"{path}.fill_value", f"must be > 0 under log10. Received: {node.fill_value!r}"
+    for i, rule in enumerate(node.mapped):
+        op = rule.op
+        if isinstance(op, ReplaceWithFeature) and op.feature not in top:
+            yield (
+                f"{path}.mapped[{i}].op.feature",
+                f"unknown feature `{op.feature}`; available: {sorted(top)}",
+            )

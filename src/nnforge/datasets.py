@@ -1,0 +1,170 @@
+"""Where datasets live, and how to get them: the King County house sales file.
+
+The file is never shipped or copied into the repository. It is looked up, in order, at:
+
+1. an explicit ``path`` argument (a file, or a folder containing ``kc_house_data.csv``);
+2. ``$NNFORGE_DATA_DIR/kc_house_data.csv`` (the Makefile and CI point it at ``../shared/datasets``);
+3. ``./data/kc_house_data.csv`` (relative to the working directory);
+4. the user cache, ``$XDG_CACHE_HOME/nnforge/datasets/`` or ``~/.cache/nnforge/datasets/``, where
+   ``nnforge data fetch king-county --url URL`` puts it after checking its SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import polars as pl
+
+from nnforge._io import atomic_path
+from nnforge.data.cache import file_sha256, user_cache_dir
+from nnforge.data.io import DataFileNotFoundError, read_table
+from nnforge.exceptions import DataError
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "KING_COUNTY_FILE",
+    "KING_COUNTY_SHA256",
+    "KING_COUNTY_SOURCE",
+    "fetch_king_county",
+    "king_county",
+    "king_county_path",
+    "search_paths",
+]
+
+KING_COUNTY_FILE = "kc_house_data.csv"
+KING_COUNTY_SHA256 = "d0875baa0251b21d4bdc9d2ae940a4fe0bb6009824f23dd0e2a5b2bf04557b7e"
+KING_COUNTY_SOURCE = "https://www.kaggle.com/datasets/harlfoxem/housesalesprediction"
+DATA_DIR_ENV = "NNFORGE_DATA_DIR"
+_CHUNK = 1 << 16
+
+
+def default_dest_dir() -> Path:
+    """Folder where fetched datasets go: ``<user cache>/datasets``."""
+    return user_cache_dir() / "datasets"
+
+
+def search_paths(filename: str = KING_COUNTY_FILE) -> list[tuple[str, Path]]:
+    """The lookup order after an explicit path, as ``(label, candidate file)`` pairs.
+
+    ``$NNFORGE_DATA_DIR`` is listed only when set.
+    """
+    out = []
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        out.append((f"${DATA_DIR_ENV}", Path(env) / filename))
+    out.append(("./data/", Path.cwd() / "data" / filename))
+    out.append(("user cache", default_dest_dir() / filename))
+    return out
+
+
+def king_county_path(path: str | Path | None = None) -> Path:
+    """Resolve the King County CSV file (see the module docstring for the order).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A file or a folder holding ``kc_house_data.csv``. When given, it must exist: there is no
+        fallback to the other locations, so a typo is never hidden.
+
+    Raises
+    ------
+    DataFileNotFoundError
+        If the file is nowhere; the message lists the places looked at, where to download the
+        file and where to put it.
+    """
+    if path is not None:
+        candidate = Path(path)
+        if candidate.is_dir():
+            candidate = candidate / KING_COUNTY_FILE
+        if candidate.is_file():
+            return candidate
+        msg = f"King County data not found at `{candidate}` (explicit path)"
+        raise DataFileNotFoundError(msg)
+    tried = search_paths()
+    for _, candidate in tried:
+        if candidate.is_file():
+            return candidate
+    lines = "\n".join(f"  - {label}: {p}" for label, p in tried)
+    msg = (
+        f"King County data file `{KING_COUNTY_FILE}` not found. Looked at:\n{lines}\n"
+        f"Download it from {KING_COUNTY_SOURCE} and put it in one of these places (or set "
+        f"{DATA_DIR_ENV} to its folder), or run `nnforge data fetch king-county --url URL` to "
+        f"download it into {default_dest_dir()} with a SHA-256 check"
+    )
+    raise DataFileNotFoundError(msg)
+
+
+def king_county(path: str | Path | None = None) -> pl.DataFrame:
+    """The King County house sales (21,613 rows x 21 columns) as a ``polars.DataFrame``.
+
+    Examples
+    --------
+    >>> frame = king_county()  # doctest: +SKIP
+    >>> frame.shape  # doctest: +SKIP
+    (21613, 21)
+    """
+    return read_table(king_county_path(path))
+
+
+def fetch_king_county(
+    url: str,
+    dest_dir: str | Path | None = None,
+    *,
+    sha256: str = KING_COUNTY_SHA256,
+    timeout: float = 60.0,
+) -> Path:
+    """Download the King County CSV, check its SHA-256 and store it atomically.
+
+    The download streams to a temporary file next to the destination; only a file whose
+    SHA-256 matches is renamed onto ``dest_dir/kc_house_data.csv``. A failed or corrupted
+    download leaves nothing behind. If a file with the right hash is already there, nothing is
+    downloaded.
+
+    Parameters
+    ----------
+    url : str
+        ``http(s)://`` or ``file://`` URL of the CSV.
+    dest_dir : str or Path, optional
+        Defaults to the user cache (``~/.cache/nnforge/datasets``).
+    sha256 : str
+        Expected hex digest (the published King County file by default).
+    timeout : float, default=60.0
+        Socket timeout in seconds.
+
+    Returns
+    -------
+    Path
+        The stored file.
+
+    Raises
+    ------
+    DataError
+        On a network error or a hash mismatch (the message gives both digests).
+    """
+    dest = Path(dest_dir) if dest_dir is not None else default_dest_dir()
+    target = dest / KING_COUNTY_FILE
+    if target.is_file() and file_sha256(target) == sha256:
+        return target
+    with atomic_path(target) as tmp:
+        digest = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, tmp.open("wb") as fh:
+                while chunk := response.read(_CHUNK):
+                    digest.update(chunk)
+                    fh.write(chunk)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            msg = f"download of {url} failed: {reason}"
+            raise DataError(msg) from exc
+        got = digest.hexdigest()
+        if got != sha256:
+            msg = (
+                f"download of {url} is corrupted or not the expected file: SHA-256 {got}, "
+                f"expected {sha256}; nothing was written"
+            )
+            raise DataError(msg)
+    return target
