@@ -314,7 +314,7 @@ class Network:
         """
         x = self._check_batch(x, "x", self.n_inputs, allow_2d=True)
         n = x.shape[-2]
-        chunk = n if n == 0 else _check_positive_int(batch_size or _PREDICT_ROWS, "batch_size")
+        chunk = _check_positive_int(batch_size or _PREDICT_ROWS, "batch_size")
         out = np.empty((self.replicas, n, self.n_outputs), self.dtype)
         for start in range(0, n, chunk):
             a = x[..., start : start + chunk, :]

@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+from nnforge.nn import Dense, Network
+
+
+def _layer(activation, replicas, n_in=4, units=3, dropout=0.0):
+    """A float64 Dense layer built (and randomly initialised) by a one-layer network."""
+    net = Network(
+        n_in,
+        [Dense(units, activation, bias_initializer="signed_uniform", dropout=dropout)],
+        replicas=replicas,
+        dtype="float64",
+        seed=7,
+    )
+    return net.layers[0]
+
+
+@pytest.mark.parametrize("activation", ["linear", "tanh", "relu", "sigmoid", "softmax"])
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_dense_gradients_match_finite_differences(activation, replicas, rng, numgrad):
+    layer = _layer(activation, replicas)
+    x = rng.normal(size=(replicas, 5, 4))
+    c = rng.normal(size=(replicas, 5, 3))  # L = sum(c * Y)
+
+    def loss():
+        return float((c * layer.forward(x)).sum())
+
+    layer.forward(x, training=True)
+    dx = layer.backward(c.copy()).copy()
+    np.testing.assert_allclose(layer.kernel_grad, numgrad(loss, layer.kernel), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(layer.bias_grad, numgrad(loss, layer.bias), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, numgrad(loss, x), rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_dropout_with_fixed_mask(replicas, rng, numgrad):
+    layer = _layer("tanh", replicas, dropout=0.5)
+    x = rng.normal(size=(replicas, 6, 4))
+    c = rng.normal(size=(replicas, 6, 3))
+    mask = (rng.random(x.shape) >= 0.5) / 0.5  # inverted dropout: survivors scaled by 1/(1-p)
+
+    def loss():
+        return float((c * layer.forward(x, training=True, dropout_mask=mask)).sum())
+
+    out = layer.forward(x, training=True, dropout_mask=mask)
+    np.testing.assert_allclose(out, np.tanh((x * mask) @ layer.kernel + layer.bias))
+    dx = layer.backward(c.copy()).copy()
+    kernel_grad = layer.kernel_grad.copy()
+    np.testing.assert_allclose(kernel_grad, numgrad(loss, layer.kernel), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, numgrad(loss, x), rtol=1e-6, atol=1e-8)
+    assert (dx[mask == 0] == 0).all()
+
+
+def test_dropout_is_off_in_inference_and_drops_at_the_rate_in_training():
+    net = Network(50, [Dense(1, dropout=0.3)], replicas=2, dtype="float64", seed=0)
+    layer = net.layers[0]
+    x = np.ones((2, 400, 50))
+    np.testing.assert_allclose(layer.forward(x), x @ layer.kernel + layer.bias)
+    layer.forward(x, training=True, rngs=net._rngs)
+    mask = layer._mask
+    assert set(np.unique(mask)) == {0.0, 1 / 0.7}
+    assert abs((mask == 0).mean() - 0.3) < 0.02
+    assert not np.array_equal(mask[0], mask[1])  # each replica draws its own mask
+
+
+def test_training_buffers_are_reused_per_batch_size(rng):
+    layer = _layer("relu", 2)
+    a = layer.forward(rng.normal(size=(2, 5, 4)), training=True)
+    b = layer.forward(rng.normal(size=(2, 5, 4)), training=True)
+    c = layer.forward(rng.normal(size=(2, 7, 4)), training=True)
+    assert a is b
+    assert c is not a
+
+
+def test_validation_and_repr():
+    with pytest.raises(ValueError, match=r"`units` must be a positive integer. Received: units=0"):
+        Dense(0)
+    with pytest.raises(ValueError, match=r"`dropout` must be in \[0, 1\)"):
+        Dense(3, dropout=1.0)
+    with pytest.raises(ValueError, match="valid names"):
+        Dense(3, activation="swish")
+    with pytest.raises(RuntimeError, match="not built yet"):
+        Dense(3).forward(np.zeros((1, 2, 3)))
+    assert repr(Dense(3, "relu", dropout=0.1)) == "Dense(3, activation='relu', dropout=0.1)"
+    layer = Dense(4, "tanh", kernel_initializer="he_normal", optimizer="adam")
+    assert Dense.from_config(layer.get_config()).get_config() == layer.get_config()
