@@ -111,7 +111,7 @@ def read_table(path: str | Path) -> pl.DataFrame:
         elif suffix in PARQUET_EXTENSIONS:
             frame = pl.read_parquet(path)
         else:
-            frame = pl.read_ipc(path, memory_map=False)
+            frame = pl.read_ipc(path)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         msg = f"cannot read data file `{path}`: {first}"
