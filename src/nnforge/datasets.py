@@ -114,7 +114,7 @@ def fetch_king_county(
     url: str,
     dest_dir: str | Path | None = None,
     *,
-    sha256: str = KING_COUNTY_SHA256,
+    sha256: str | None = None,
     timeout: float = 60.0,
 ) -> Path:
     """Download the King County CSV, check its SHA-256 and store it atomically.
@@ -130,8 +130,8 @@ def fetch_king_county(
         ``http(s)://`` or ``file://`` URL of the CSV.
     dest_dir : str or Path, optional
         Defaults to the user cache (``~/.cache/nnforge/datasets``).
-    sha256 : str
-        Expected hex digest (the published King County file by default).
+    sha256 : str, optional
+        Expected hex digest; defaults to ``KING_COUNTY_SHA256``, the published file.
     timeout : float, default=60.0
         Socket timeout in seconds.
 
@@ -145,6 +145,7 @@ def fetch_king_county(
     DataError
         On a network error or a hash mismatch (the message gives both digests).
     """
+    sha256 = (sha256 or KING_COUNTY_SHA256).lower()
     dest = Path(dest_dir) if dest_dir is not None else default_dest_dir()
     target = dest / KING_COUNTY_FILE
     if target.is_file() and file_sha256(target) == sha256:

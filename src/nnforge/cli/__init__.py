@@ -16,7 +16,7 @@ from nnforge import __version__
 from nnforge.exceptions import NNForgeError
 
 # Subcommand modules, in the order ``nnforge --help`` lists them.
-_COMMANDS = ("xor",)
+_COMMANDS = ("xor", "data")
 
 _HINTS = {
     FileNotFoundError: "check the path, or see `nnforge data --help` for where data is looked up",
