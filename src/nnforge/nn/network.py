@@ -27,7 +27,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ import numpy as np
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
+from nnforge._io import atomic_write_bytes, atomic_write_text
 from nnforge._validation import check_dtype
 from nnforge.nn import losses, optimizers
 from nnforge.nn.layers import Dense
@@ -45,8 +45,8 @@ from nnforge.nn.optimizers import Optimizer
 __all__ = ["Network", "replica_seeds"]
 
 _FORMAT = "nnforge.network/1"
-# Rows per inference chunk and replica: keeps a layer's activations cache-sized while making
-# the per-call overhead negligible.
+# Rows per inference chunk, summed over replicas: keeps a layer's activations cache-sized while
+# making the per-call overhead negligible (measured fastest at 8k-16k rows for 35 units).
 _PREDICT_ROWS = 8192
 
 
@@ -310,11 +310,13 @@ class Network:
         """Inference outputs ``(R, n, n_outputs)``, without dropout, computed in row chunks.
 
         ``x`` is ``(R, n, n_inputs)``, or ``(n, n_inputs)`` to feed the same rows to every
-        replica (an ensemble). ``batch_size`` sets the chunk (default 8192 rows).
+        replica (an ensemble). ``batch_size`` sets the rows per chunk (default ``8192 // R``,
+        at least 256).
         """
         x = self._check_batch(x, "x", self.n_inputs, allow_2d=True)
         n = x.shape[-2]
-        chunk = _check_positive_int(batch_size or _PREDICT_ROWS, "batch_size")
+        default = max(256, _PREDICT_ROWS // self.replicas)
+        chunk = _check_positive_int(batch_size or default, "batch_size")
         out = np.empty((self.replicas, n, self.n_outputs), self.dtype)
         for start in range(0, n, chunk):
             a = x[..., start : start + chunk, :]
@@ -439,9 +441,8 @@ class Network:
         config_json = json.dumps(self.get_config(), indent=2)
         tensors = {t.name: np.ascontiguousarray(_view(self.params, t)) for t in self._tensors}
         blob = st_save(tensors, metadata={"format": _FORMAT, "config": config_json})
-        base.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(base.with_name(base.name + ".safetensors"), blob)
-        _atomic_write(base.with_name(base.name + ".json"), (config_json + "\n").encode())
+        atomic_write_bytes(base.with_name(base.name + ".safetensors"), blob)
+        atomic_write_text(base.with_name(base.name + ".json"), config_json + "\n")
         return base
 
     @classmethod
@@ -590,15 +591,3 @@ def _check_positive_int(value: Any, name: str) -> int:
 def _base_path(path: str | os.PathLike[str]) -> Path:
     p = Path(path)
     return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, then rename over ``path``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
