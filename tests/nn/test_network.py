@@ -134,6 +134,23 @@ def test_flat_buffers_and_optimizer_segments():
     assert (net.layers[1].kernel == 1.0).all()
 
 
+def test_per_layer_optimizers_update_their_own_layers():
+    layers = [Dense(4, "tanh"), Dense(1, optimizer=Adam(0.01))]
+    net = Network(2, layers, optimizer=SGD(0.1), replicas=2, dtype="float64", seed=3)
+    x, y = np.ones((2, 5, 2)), np.zeros((2, 5, 1))
+    before = [(layer.kernel.copy(), layer.bias.copy()) for layer in net.layers]
+    net.compute_gradients(x, y)
+    grads = [(layer.kernel_grad.copy(), layer.bias_grad.copy()) for layer in net.layers]
+    net.apply_gradients()
+    (k0, b0), (k1, b1) = before
+    (gk0, gb0), (gk1, gb1) = grads
+    np.testing.assert_allclose(net.layers[0].kernel, k0 - 0.1 * gk0, rtol=1e-12)
+    np.testing.assert_allclose(net.layers[0].bias, b0 - 0.1 * gb0, rtol=1e-12)
+    # Adam's first step is lr * g / (|g| + eps'): about lr * sign(g).
+    np.testing.assert_allclose(net.layers[1].kernel, k1 - 0.01 * np.sign(gk1), rtol=1e-5)
+    np.testing.assert_allclose(net.layers[1].bias, b1 - 0.01 * np.sign(gb1), rtol=1e-5)
+
+
 def test_weight_decay_skips_biases():
     net = Network(2, [Dense(3), Dense(1)], optimizer=SGD(0.1, weight_decay=0.5), dtype="float64")
     net.params[:] = 1.0
@@ -176,6 +193,17 @@ def test_save_load_predict_identical(tmp_path, rng):
     np.testing.assert_array_equal(loaded.predict(x), net.predict(x))
     assert loaded.get_config() == net.get_config()
     assert not list((tmp_path / "models").glob("*.tmp"))
+
+
+def test_load_without_json_and_across_dtypes(tmp_path, rng):
+    net = _mlp(2, dtype="float64")
+    net.save(tmp_path / "m.safetensors")
+    (tmp_path / "m.json").unlink()  # the header also holds the architecture
+    x, _ = _data(rng, 2)
+    np.testing.assert_array_equal(Network.load(tmp_path / "m").predict(x), net.predict(x))
+    single = _mlp(2, dtype="float32")
+    single.load_weights(tmp_path / "m")  # float64 file into a float32 network: cast
+    np.testing.assert_allclose(single.predict(x), net.predict(x), rtol=1e-5)
 
 
 def test_load_rejects_a_mismatched_architecture(tmp_path):

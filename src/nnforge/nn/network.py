@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from safetensors import safe_open
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
@@ -450,10 +451,16 @@ class Network:
         """Rebuild a network saved by :meth:`save` (architecture from the JSON, then weights)."""
         base = _base_path(path)
         json_path = base.with_name(base.name + ".json")
+        st_path = base.with_name(base.name + ".safetensors")
         try:
-            config = json.loads(json_path.read_text())
+            if json_path.exists() or not st_path.exists():
+                text = json_path.read_text()
+            else:  # the architecture is also stored in the safetensors header
+                with safe_open(st_path, framework="numpy") as f:
+                    text = (f.metadata() or {}).get("config", "")
+            config = json.loads(text)
         except json.JSONDecodeError as exc:
-            msg = f"invalid network description in {str(json_path)!r}: {exc}"
+            msg = f"invalid network description for {str(base)!r}: {exc}"
             raise ValueError(msg) from None
         net = cls.from_config(config)
         net.load_weights(base)
