@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 KC_FILE = "kc_house_data.csv"
@@ -35,28 +34,3 @@ def kc_path() -> Path:
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Keep every test's default cache (derive, fetch) out of the user's home."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
-
-
-def house_frame(n: int = 40, seed: int = 0) -> pl.DataFrame:
-    """A small KC-like frame: numeric, a date, a category, a renovation year with zeros."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    months = rng.integers(1, 13, n)
-    days = rng.integers(1, 28, n)
-    return pl.DataFrame(
-        {
-            "date": [f"2014{m:02d}{d:02d}T000000" for m, d in zip(months, days, strict=True)],
-            "price": rng.uniform(1e5, 1e6, n).round(0),
-            "sqft": rng.uniform(500, 5000, n).round(0),
-            "rooms": rng.integers(1, 6, n).astype(float),
-            "yr_built": rng.integers(1900, 2010, n),
-            "yr_renovated": np.where(rng.random(n) < 0.7, 0, rng.integers(1950, 2015, n)),
-            "city": rng.choice(["a", "b", "c"], n),
-        }
-    )
-
-
-def write_csv(path: Path, frame: pl.DataFrame) -> Path:
-    frame.write_csv(path)
-    return path

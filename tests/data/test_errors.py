@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
-from conftest import house_frame, write_csv
+from synthetic_frames import house_frame, write_csv
 
 from nnforge.data import (
     DataFileNotFoundError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from conftest import house_frame
+from synthetic_frames import house_frame
 
 import nnforge.data.pipeline as pipeline_module
 from nnforge.data import DatasetSpec, Log10, Out, derive, read_table

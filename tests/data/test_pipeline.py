@@ -8,7 +8,7 @@ import time
 import numpy as np
 import polars as pl
 import pytest
-from conftest import house_frame
+from synthetic_frames import house_frame
 
 from nnforge.data import (
     AddExtractedMonth,
@@ -271,3 +271,18 @@ def test_king_county_end_to_end(kc_path, tmp_path):
     assert x.max() <= 1.0
     dollars = pipe.inverse_transform_outputs(yv.astype(np.float64))
     np.testing.assert_allclose(dollars[:, 0], 10 ** valid["price"].to_numpy(), rtol=1e-6)
+
+
+def test_save_load_and_passthrough_columns(tmp_path):
+    frame = house_frame(60)
+    spec = house_spec(frame)
+    derived = derive(spec, frame).with_columns(pl.lit(3).alias("fold"))
+    pipe = Pipeline(spec).fit(derived)
+    path = pipe.save(tmp_path / "pipelines" / "fold_0.json")
+    again = Pipeline.load(path)
+    out = again.transform(derived)
+    assert out["fold"].to_list() == [3] * 60  # extra columns pass through untouched
+    assert out.columns[0] == "id"
+    assert "fitted on 60 rows" in repr(again)
+    with pytest.raises(ValueError, match=r"`y` must have 1 column"):
+        again.inverse_transform_outputs(np.zeros((5, 2)))

@@ -816,7 +816,7 @@ class Pipeline:
         return np.array(scale), np.array(offset), np.array(logged, dtype=bool)
 
     def inverse_transform(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Bring a transformed (or derived) frame back to original units, column by column.
+        """Bring a transformed frame back to original units, column by column.
 
         Scaled and logged columns are inverted exactly; one-hot and sin/cos columns are
         decoded to their source column; added features (month, timestamp, squares) are dropped
