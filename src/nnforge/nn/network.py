@@ -245,7 +245,11 @@ class Network:
         return [group.optimizer for group in self._groups]
 
     def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
-        """Outputs ``(R, B, n_out)`` for one batch; ``training`` enables dropout and caching."""
+        """Outputs ``(R, B, n_out)`` for one batch; ``training`` enables dropout and caching.
+
+        In training the result is a reused buffer (overwritten by the next training call) and,
+        when the loss fuses the output activation, it holds the logits.
+        """
         x = self._check_batch(x, "x", self.n_inputs, allow_2d=not training)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
