@@ -1,0 +1,293 @@
+"""The model specification: dataset spec, layers, loss, optimizer, trainer, seed and dtype.
+
+A :class:`Model` is validated data (pydantic) and round-trips through JSON exactly, so the same
+object is written by the Python builder, stored in a run directory and run by the CLI::
+
+    model = Model(
+        dataset=dataset_spec,
+        layers=[LayerSpec(units="inputs+1", activation="relu")] * 8
+        + [LayerSpec(units=1, activation="linear")],
+        batch_size=128,
+        trainer=KFolds(k=8),
+        epochs=500,
+    )
+    model.to_json_file("spec.json")
+    assert Model.from_json_file("spec.json") == model
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from nnforge._io import atomic_write_text
+from nnforge.data import DatasetSpec
+from nnforge.exceptions import SpecError
+from nnforge.nn import Dense, Network
+
+__all__ = [
+    "AdamSpec",
+    "EarlyStopping",
+    "InverseTimeDecaySpec",
+    "KFolds",
+    "LayerSpec",
+    "Model",
+    "MomentumSpec",
+    "PiecewiseConstantSpec",
+    "SGDSpec",
+    "Split",
+    "format_validation_error",
+]
+
+
+class _Spec(BaseModel):
+    """Base of every spec: unknown keys are errors and instances are immutable values."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- learning-rate schedules -------------------------------------------------------------------
+
+
+class InverseTimeDecaySpec(_Spec):
+    """``lr = initial / (1 + decay_rate * step / decay_steps)`` (Keras ``InverseTimeDecay``)."""
+
+    name: Literal["inverse_time_decay"] = "inverse_time_decay"
+    initial_learning_rate: float = Field(gt=0)
+    decay_steps: float = Field(gt=0)
+    decay_rate: float = Field(ge=0)
+    staircase: bool = False
+
+
+class PiecewiseConstantSpec(_Spec):
+    """``values[i]`` while ``step < boundaries[i]`` (Keras ``PiecewiseConstantDecay``)."""
+
+    name: Literal["piecewise_constant"] = "piecewise_constant"
+    boundaries: list[int]
+    values: list[float]
+
+    @field_validator("values")
+    @classmethod
+    def _one_more_value(cls, values: list[float], info: Any) -> list[float]:
+        boundaries = info.data.get("boundaries", [])
+        if len(values) != len(boundaries) + 1:
+            msg = f"needs len(boundaries) + 1 = {len(boundaries) + 1} values, got {len(values)}"
+            raise ValueError(msg)
+        return values
+
+
+Schedule = Annotated[InverseTimeDecaySpec | PiecewiseConstantSpec, Field(discriminator="name")]
+LearningRate = Annotated[float, Field(gt=0)] | Schedule
+
+
+# -- optimizers --------------------------------------------------------------------------------
+
+
+class SGDSpec(_Spec):
+    """Plain stochastic gradient descent."""
+
+    name: Literal["sgd"] = "sgd"
+    learning_rate: LearningRate = 0.01
+    weight_decay: float = Field(default=0.0, ge=0)
+
+
+class MomentumSpec(_Spec):
+    """SGD with momentum, Keras semantics: ``v = momentum * v - lr * g; p += v``."""
+
+    name: Literal["momentum"] = "momentum"
+    learning_rate: LearningRate = 0.001
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+
+
+class AdamSpec(_Spec):
+    """Adam with Keras' defaults."""
+
+    name: Literal["adam"] = "adam"
+    learning_rate: LearningRate = 0.001
+    beta_1: float = Field(default=0.9, ge=0, lt=1)
+    beta_2: float = Field(default=0.999, ge=0, lt=1)
+    epsilon: float = Field(default=1e-7, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+
+
+OptimizerSpec = Annotated[SGDSpec | MomentumSpec | AdamSpec, Field(discriminator="name")]
+
+
+# -- layers ------------------------------------------------------------------------------------
+
+_UNITS_PATTERN = re.compile(r"^inputs\s*(?:([+-])\s*(\d+))?$")
+
+
+class LayerSpec(_Spec):
+    """One dense layer. ``units`` may be ``"inputs"`` or ``"inputs+N"`` (resolved at fit time)."""
+
+    units: int | str
+    activation: Literal["linear", "tanh", "relu", "sigmoid", "softmax"] = "relu"
+    kernel_initializer: Literal[
+        "zeros", "uniform", "signed_uniform", "glorot_uniform", "he_uniform", "he_normal"
+    ] = "glorot_uniform"
+    bias_initializer: Literal["zeros", "uniform", "signed_uniform"] = "zeros"
+    dropout: float = Field(default=0.0, ge=0, lt=1)
+    optimizer: OptimizerSpec | None = None
+
+    @field_validator("units")
+    @classmethod
+    def _check_units(cls, units: int | str) -> int | str:
+        if isinstance(units, int):
+            if units < 1:
+                msg = f"must be a positive integer, got {units}"
+                raise ValueError(msg)
+            return units
+        if not _UNITS_PATTERN.match(units.strip()):
+            msg = f"must be an integer, 'inputs' or 'inputs+N', got {units!r}"
+            raise ValueError(msg)
+        return units.strip()
+
+    def resolved_units(self, n_inputs: int) -> int:
+        """The number of units once the number of model inputs is known."""
+        if isinstance(self.units, int):
+            return self.units
+        sign, offset = _UNITS_PATTERN.match(self.units).groups()  # type: ignore[union-attr]
+        delta = int(offset or 0) * (-1 if sign == "-" else 1)
+        units = n_inputs + delta
+        if units < 1:
+            msg = f"`units`={self.units!r} resolves to {units} for {n_inputs} inputs"
+            raise SpecError(msg)
+        return units
+
+
+# -- trainers ----------------------------------------------------------------------------------
+
+
+class KFolds(_Spec):
+    """K-fold cross-validation: every row is predicted once by a model that never saw it."""
+
+    name: Literal["kfolds"] = "kfolds"
+    k: int = Field(default=8, ge=2)
+
+
+class Split(_Spec):
+    """One train/validation split; ``ratio`` is the training share."""
+
+    name: Literal["split"] = "split"
+    ratio: float = Field(default=0.8, gt=0, lt=1)
+
+
+TrainerSpec = Annotated[KFolds | Split, Field(discriminator="name")]
+
+
+class EarlyStopping(_Spec):
+    """Stop a fold when its inner validation loss stops improving, then restore the best epoch.
+
+    The monitored rows are split off *inside* each fold's training rows (``validation_fraction``),
+    never taken from the held-out fold, whose score would otherwise be flattered.
+    """
+
+    patience: int = Field(default=20, ge=1)
+    min_delta: float = Field(default=0.0, ge=0)
+    validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
+
+
+# -- the model ---------------------------------------------------------------------------------
+
+
+class Model(_Spec):
+    """Everything needed to go from a data file to a trained, validated model."""
+
+    dataset: DatasetSpec
+    layers: list[LayerSpec] = Field(min_length=1)
+    loss: Literal["mse", "binary_crossentropy", "categorical_crossentropy"] = "mse"
+    optimizer: OptimizerSpec = AdamSpec()
+    batch_size: int = Field(default=128, ge=1)
+    epochs: int = Field(default=100, ge=1)
+    trainer: TrainerSpec = KFolds()
+    early_stopping: EarlyStopping | None = None
+    validate_every: int = Field(
+        default=1, ge=0, description="validation metrics every N epochs; 0: last epoch only"
+    )
+    seed: int = Field(default=0, ge=0)
+    dtype: Literal["float32", "float64"] = "float32"
+
+    # -- JSON ----------------------------------------------------------------------------------
+
+    def to_json(self) -> str:
+        """The spec as indented JSON (what the CLI runs)."""
+        return self.model_dump_json(indent=2, exclude_none=False)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "<string>") -> Model:
+        """Parse and validate JSON; errors name the JSON path of each problem."""
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as exc:
+            raise SpecError(format_validation_error(exc, source)) from None
+
+    def to_json_file(self, path: str | Path) -> Path:
+        """Write the spec atomically (temporary name, then rename)."""
+        return atomic_write_text(Path(path), self.to_json() + "\n")
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> Model:
+        """Read a spec file written by :meth:`to_json_file` (or by hand)."""
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            msg = f"spec file not found: {path}"
+            raise SpecError(msg) from None
+        return cls.from_json(text, source=str(path))
+
+    # -- derived values ------------------------------------------------------------------------
+
+    def with_overrides(self, **changes: Any) -> Model:
+        """A validated copy with some top-level fields replaced (e.g. ``epochs=5``)."""
+        data = json.loads(self.to_json())
+        for key, value in changes.items():
+            data[key] = value.model_dump() if isinstance(value, BaseModel) else value
+        return Model.model_validate(data)
+
+    def layer_units(self, n_inputs: int) -> list[int]:
+        """Units of every layer once the number of inputs is known."""
+        return [layer.resolved_units(n_inputs) for layer in self.layers]
+
+    def build_network(self, n_inputs: int, *, seeds: list[int] | None = None) -> Network:
+        """A fresh engine network: one replica per seed (``[self.seed]`` by default)."""
+        layers = [
+            Dense(
+                units,
+                spec.activation,
+                kernel_initializer=spec.kernel_initializer,
+                bias_initializer=spec.bias_initializer,
+                dropout=spec.dropout,
+                optimizer=None if spec.optimizer is None else spec.optimizer.model_dump(),
+            )
+            for spec, units in zip(self.layers, self.layer_units(n_inputs), strict=True)
+        ]
+        seeds = [self.seed] if seeds is None else list(seeds)
+        return Network(
+            n_inputs,
+            layers,
+            loss=self.loss,
+            optimizer=self.optimizer.model_dump(),
+            replicas=len(seeds),
+            dtype=self.dtype,
+            seed=seeds,
+        )
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """One line per problem, each naming its JSON path, e.g. ``layers[2].units``."""
+    lines = [f"invalid spec in {source}:"]
+    for error in exc.errors():
+        path = ""
+        for part in error["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        value = error.get("input")
+        shown = "" if isinstance(value, dict | list) else f" Received: {value!r}"
+        lines.append(f"  {path or '<root>'}: {error['msg']}.{shown}")
+    return "\n".join(lines)

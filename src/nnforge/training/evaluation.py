@@ -1,0 +1,110 @@
+"""What a training run measured: per-epoch metrics per fold, fold results and the summary.
+
+These are plain dataclasses so that worker processes can send them to the parent and the run
+directory can store them as JSON and CSV.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+__all__ = ["HISTORY_COLUMNS", "EpochMetrics", "Evaluation", "FoldResult"]
+
+HISTORY_COLUMNS = ("fold", "epoch", "train_loss", "val_loss", "val_loss_std", "r2", "mae", "lr")
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN: unmeasured or non-finite values are stored as null."""
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One fold's measurements after one epoch. Validation fields are None when not computed.
+
+    ``val_loss``/``val_loss_std`` are the mean and standard deviation of the per-row loss on the
+    held-out rows (in the model's preprocessed units); ``r2`` and ``mae`` are on the target in
+    original units. ``monitor_loss`` is the early-stopping loss on rows split off the training set.
+    """
+
+    fold: int
+    epoch: int
+    train_loss: float
+    val_loss: float | None = None
+    val_loss_std: float | None = None
+    r2: float | None = None
+    mae: float | None = None
+    lr: float | None = None
+    monitor_loss: float | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """A JSON-safe dict (non-finite values become None)."""
+        return {
+            k: (_finite_or_none(v) if isinstance(v, float) else v)
+            for k, v in dataclasses.asdict(self).items()
+        }
+
+
+@dataclass
+class FoldResult:
+    """The outcome of one fold (or of the single split)."""
+
+    fold: int
+    n_train: int
+    n_valid: int
+    n_dropped: int = 0
+    n_monitor: int = 0
+    epochs_run: int = 0
+    best_epoch: int | None = None
+    r2: float | None = None
+    mae: float | None = None
+    stopped: str = "completed"  # completed | early_stopping | diverged | interrupted
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict."""
+        out = dataclasses.asdict(self)
+        out["r2"], out["mae"] = _finite_or_none(self.r2), _finite_or_none(self.mae)
+        return out
+
+
+@dataclass
+class Evaluation:
+    """Per-epoch history, fold results and the run summary."""
+
+    folds: list[FoldResult] = field(default_factory=list)
+    history: list[EpochMetrics] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def history_frame(self) -> pl.DataFrame:
+        """The long-format history (one row per fold and epoch), as in ``history.csv``."""
+        rows = [m.as_row() for m in self.history]
+        schema = {c: (pl.Int64 if c in ("fold", "epoch") else pl.Float64) for c in HISTORY_COLUMNS}
+        schema["monitor_loss"] = pl.Float64
+        return pl.DataFrame(rows, schema=schema, orient="row").sort("fold", "epoch")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of ``evaluation.json``."""
+        return {
+            "summary": {
+                k: _finite_or_none(v) if isinstance(v, float) else v
+                for k, v in self.summary.items()
+            },
+            "folds": [f.as_dict() for f in self.folds],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], history: pl.DataFrame | None = None) -> Evaluation:
+        """Rebuild from ``evaluation.json`` (and optionally ``history.csv``)."""
+        folds = [FoldResult(**f) for f in data.get("folds", [])]
+        epochs = []
+        if history is not None:
+            names = {f.name for f in dataclasses.fields(EpochMetrics)}
+            for row in history.iter_rows(named=True):
+                epochs.append(EpochMetrics(**{k: v for k, v in row.items() if k in names}))
+        return cls(folds=folds, history=epochs, summary=dict(data.get("summary", {})))

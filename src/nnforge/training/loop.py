@@ -1,0 +1,273 @@
+"""The epoch loop over a group of replicas (folds) trained in the same array operations.
+
+This module works on NumPy arrays only: the trainer prepares one :class:`ReplicaData` per group of
+folds, and :func:`train_replicas` runs in the main process or in a worker process. Replica ``r``
+of a group is fold ``folds[r]``; it has its own rows, weights, optimizer state, batch order and
+dropout masks, and never mixes with the others.
+
+Folds rarely have exactly the same number of training rows. To keep one batch loop for all, a
+fold with ``n_r`` rows visits ``n_max - n_r`` extra rows each epoch, drawn from the start of that
+epoch's own shuffled order (one row per epoch without outlier filtering).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnforge.metrics import mean_absolute_error, r2_score
+from nnforge.model import Model
+from nnforge.nn import Network
+from nnforge.training.evaluation import EpochMetrics, FoldResult
+
+__all__ = ["GroupOutcome", "ReplicaData", "build_network", "train_replicas"]
+
+Inverter = Callable[[np.ndarray], np.ndarray]
+# Fixed inference chunk: results must not depend on how folds are grouped over workers.
+_PREDICT_ROWS = 2048
+
+
+@dataclass
+class ReplicaData:
+    """Arrays for a group of R folds, padded along the row axis to the largest fold.
+
+    Shapes: ``x_*`` (R, rows, n_inputs), ``y_*`` (R, rows, n_outputs); ``n_*`` (R,) are the true
+    row counts. ``y_valid_true`` is the validation target in original units, and
+    ``inverters[r]`` maps fold r's preprocessed outputs back to original units.
+    """
+
+    folds: list[int]
+    net_seeds: list[int]
+    shuffle_seeds: list[int]
+    x_train: np.ndarray
+    y_train: np.ndarray
+    n_train: np.ndarray
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    y_valid_true: np.ndarray
+    n_valid: np.ndarray
+    inverters: list[Inverter]
+    x_monitor: np.ndarray | None = None
+    y_monitor: np.ndarray | None = None
+    n_monitor: np.ndarray | None = None
+    n_dropped: list[int] = field(default_factory=list)
+    rows_per_epoch: int = 0  # rows each fold visits per epoch: the largest fold over ALL groups
+
+    @property
+    def replicas(self) -> int:
+        """Number of folds in this group."""
+        return len(self.folds)
+
+
+@dataclass
+class GroupOutcome:
+    """What a group sends back: final parameters, fold results and held-out predictions."""
+
+    folds: list[int]
+    params: np.ndarray
+    results: list[FoldResult]
+    valid_pred: list[np.ndarray]
+
+
+def build_network(model: Model, n_inputs: int, seeds: Sequence[int]) -> Network:
+    """A fresh network for ``len(seeds)`` replicas, replica r initialised from ``seeds[r]``."""
+    return model.build_network(n_inputs, seeds=list(seeds))
+
+
+def _padded_order(rng: np.random.Generator, n: int, n_max: int) -> np.ndarray:
+    order = rng.permutation(n)
+    return order if n == n_max else np.concatenate([order, order[: n_max - n]])
+
+
+def _masked_mean_std(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std over the first ``counts[r]`` entries of each row of ``values`` (R, n)."""
+    mask = np.arange(values.shape[1])[None, :] < counts[:, None]
+    mean = np.where(mask, values, 0.0).sum(axis=1) / counts
+    var = np.where(mask, (values - mean[:, None]) ** 2, 0.0).sum(axis=1) / counts
+    return mean, np.sqrt(var)
+
+
+class _Validator:
+    """Held-out metrics for a group: loss in model units, R² and MAE in original units."""
+
+    def __init__(self, data: ReplicaData) -> None:
+        self.data = data
+
+    def measure(self, net: Network) -> tuple[np.ndarray, ...]:
+        """``(val_loss, val_loss_std, r2, mae, predictions)`` per replica."""
+        d = self.data
+        pred = net.predict(d.x_valid, _PREDICT_ROWS)
+        row_loss = net.loss(d.y_valid, pred)  # (R, V)
+        val_loss, val_std = _masked_mean_std(row_loss.astype(np.float64), d.n_valid)
+        r2 = np.empty(d.replicas)
+        mae = np.empty(d.replicas)
+        originals = []
+        for r, inv in enumerate(d.inverters):
+            n = d.n_valid[r]
+            orig = inv(pred[r, :n])
+            originals.append(orig)
+            r2[r] = r2_score(d.y_valid_true[r, :n], orig)
+            mae[r] = mean_absolute_error(d.y_valid_true[r, :n], orig)
+        return val_loss, val_std, r2, mae, originals
+
+
+class _EarlyStopper:
+    """Tracks the monitored loss per replica and keeps each replica's best parameters."""
+
+    def __init__(self, net: Network, data: ReplicaData, patience: int, min_delta: float) -> None:
+        self.data = data
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_loss = np.full(data.replicas, np.inf)
+        self.best_epoch = np.full(data.replicas, -1)
+        self.best_params = net.params.copy()
+        self.wait = np.zeros(data.replicas, dtype=int)
+        self.masks = _replica_masks(net)
+
+    def update(self, net: Network, epoch: int, active: np.ndarray) -> np.ndarray:
+        """Record this epoch; return the monitored loss and update ``active`` in place."""
+        d = self.data
+        pred = net.predict(d.x_monitor, _PREDICT_ROWS)
+        loss, _ = _masked_mean_std(net.loss(d.y_monitor, pred), d.n_monitor)
+        for r in np.flatnonzero(active):
+            if loss[r] < self.best_loss[r] - self.min_delta:
+                self.best_loss[r], self.best_epoch[r], self.wait[r] = loss[r], epoch, 0
+                self.best_params[self.masks[r]] = net.params[self.masks[r]]
+            else:
+                self.wait[r] += 1
+                if self.wait[r] >= self.patience:
+                    active[r] = False
+        return loss
+
+    def restore(self, net: Network, replicas: np.ndarray) -> None:
+        """Put back the best epoch's parameters of the given replicas."""
+        for r in replicas:
+            if self.best_epoch[r] >= 0:
+                net.params[self.masks[r]] = self.best_params[self.masks[r]]
+
+
+def _replica_masks(net: Network) -> list[np.ndarray]:
+    """Boolean masks over the flat parameter buffer selecting each replica's parameters."""
+    saved = net.params.copy()
+    masks = []
+    for r in range(net.replicas):
+        net.params[:] = 0
+        for layer in net.layers:
+            layer.kernel[r] = 1
+            layer.bias[r] = 1
+        masks.append(net.params == 1)
+    net.params[:] = saved
+    return masks
+
+
+def train_replicas(
+    model: Model,
+    data: ReplicaData,
+    *,
+    report: Callable[[EpochMetrics], None] = lambda m: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> GroupOutcome:
+    """Train one group of folds for ``model.epochs`` epochs and validate them.
+
+    ``report`` receives every fold's :class:`EpochMetrics` as soon as an epoch ends;
+    ``should_stop`` is polled between epochs (Ctrl-C in the parent): training then ends after the
+    current epoch and what finished is kept.
+    """
+    R = data.replicas
+    n_max = max(data.rows_per_epoch, data.x_train.shape[1])
+    net = build_network(model, data.x_train.shape[2], data.net_seeds)
+    rngs = [np.random.default_rng(s) for s in data.shuffle_seeds]
+    batch = min(model.batch_size, n_max)
+    validator = _Validator(data)
+    stopper = None
+    if model.early_stopping is not None and data.x_monitor is not None:
+        es = model.early_stopping
+        stopper = _EarlyStopper(net, data, es.patience, es.min_delta)
+
+    active = np.ones(R, dtype=bool)
+    status = ["completed"] * R
+    messages: list[str | None] = [None] * R
+    epochs_run = np.zeros(R, dtype=int)
+    replica_index = np.arange(R)[:, None]
+    last_metrics: tuple[np.ndarray, ...] | None = None
+
+    for epoch in range(model.epochs):
+        if should_stop():
+            for r in np.flatnonzero(active):
+                status[r] = "interrupted"
+            break
+        order = np.stack(
+            [_padded_order(rng, int(n), n_max) for rng, n in zip(rngs, data.n_train, strict=True)]
+        )
+        loss_sum = np.zeros(R)
+        for start in range(0, n_max, batch):
+            rows = order[:, start : start + batch]
+            losses = net.train_step(
+                data.x_train[replica_index, rows], data.y_train[replica_index, rows]
+            )
+            loss_sum += losses * rows.shape[1]
+        train_loss = loss_sum / n_max
+
+        last_epoch = epoch == model.epochs - 1
+        validate = last_epoch or (
+            model.validate_every > 0 and (epoch + 1) % model.validate_every == 0
+        )
+        metrics = validator.measure(net) if validate else None
+        if metrics is not None:
+            last_metrics = metrics
+        monitor = stopper.update(net, epoch, active.copy()) if stopper else None
+        opt = net.optimizers[0]
+        lr = float(opt.learning_rate(max(opt.iterations - 1, 0)))
+
+        for r in np.flatnonzero(active):
+            epochs_run[r] = epoch + 1
+            m = EpochMetrics(
+                fold=data.folds[r],
+                epoch=epoch,
+                train_loss=float(train_loss[r]),
+                val_loss=None if metrics is None else float(metrics[0][r]),
+                val_loss_std=None if metrics is None else float(metrics[1][r]),
+                r2=None if metrics is None else float(metrics[2][r]),
+                mae=None if metrics is None else float(metrics[3][r]),
+                lr=lr,
+                monitor_loss=None if monitor is None else float(monitor[r]),
+            )
+            report(m)
+            if not math.isfinite(m.train_loss):
+                active[r] = False
+                status[r] = "diverged"
+                messages[r] = f"fold {data.folds[r]}: loss became non-finite at epoch {epoch + 1}"
+            elif stopper is not None and stopper.wait[r] >= stopper.patience:
+                active[r] = False
+                status[r] = "early_stopping"
+        if not active.any():
+            break
+
+    if stopper is not None:
+        stopper.restore(net, np.arange(R))
+    final = (
+        validator.measure(net) if (stopper is not None or last_metrics is None) else last_metrics
+    )
+    results = []
+    for r in range(R):
+        results.append(
+            FoldResult(
+                fold=data.folds[r],
+                n_train=int(data.n_train[r]),
+                n_valid=int(data.n_valid[r]),
+                n_dropped=int(data.n_dropped[r]) if data.n_dropped else 0,
+                n_monitor=0 if data.n_monitor is None else int(data.n_monitor[r]),
+                epochs_run=int(epochs_run[r]),
+                best_epoch=None if stopper is None else int(stopper.best_epoch[r]),
+                r2=None if status[r] == "diverged" else float(final[2][r]),
+                mae=None if status[r] == "diverged" else float(final[3][r]),
+                stopped=status[r],
+                message=messages[r],
+            )
+        )
+    return GroupOutcome(
+        folds=list(data.folds), params=net.params.copy(), results=results, valid_pred=list(final[4])
+    )

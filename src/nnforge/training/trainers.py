@@ -1,0 +1,468 @@
+"""K-fold and split trainers: preprocessing per fold, folds trained together, a run result.
+
+Every fold fits its own :class:`~nnforge.data.Pipeline` on its training rows only, builds a fresh
+network from the spec with its own seed (derived from the run's seed), trains, and is validated
+on its held-out rows in original units.
+
+Folds train simultaneously as replicas of one network (see :mod:`nnforge.training.loop`). With
+more than one worker, the folds are divided into groups and each group trains in its own process
+with one BLAS thread: on this workload (tiny matrices, per-call overhead dominated) a process per
+core beats BLAS threads, and replicas beat separate networks (see ``benchmarks/``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue as queue_module
+import sys
+import time
+import traceback
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+from threadpoolctl import threadpool_limits
+
+from nnforge.data import Pipeline, derive, read_table
+from nnforge.exceptions import DivergenceError, SpecError
+from nnforge.metrics import mean_absolute_error, r2_score
+from nnforge.model import KFolds, Model, Split
+from nnforge.nn import Network
+from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
+from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
+from nnforge.training.loop import GroupOutcome, ReplicaData, build_network, train_replicas
+
+__all__ = ["FoldData", "KFoldTrainer", "RunResult", "SplitTrainer", "Trainer", "train"]
+
+
+@dataclass
+class FoldData:
+    """One fold after preprocessing: its fitted pipeline and model-ready arrays."""
+
+    fold: int
+    pipeline: Pipeline
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_valid: np.ndarray
+    y_valid: np.ndarray
+    valid_ids: np.ndarray
+    y_valid_true: np.ndarray
+    n_dropped: int
+    x_monitor: np.ndarray | None = None
+    y_monitor: np.ndarray | None = None
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced, in memory (``save_run`` writes it to a run directory)."""
+
+    model: Model
+    evaluation: Evaluation
+    pipelines: list[Pipeline]
+    networks: list[Network]
+    predictions: pl.DataFrame
+    best_fold: int | None
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The evaluation summary (out-of-fold R², mean and best fold R², wall time...)."""
+        return self.evaluation.summary
+
+
+def _seed_ints(seed_seq: np.random.SeedSequence, n: int) -> list[int]:
+    return [int(child.generate_state(1)[0]) for child in seed_seq.spawn(n)]
+
+
+def _pad(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack (n_r, k) arrays into (R, max n_r, k), zero padded, and return the counts."""
+    counts = np.array([len(a) for a in arrays], dtype=np.int64)
+    out = np.zeros((len(arrays), int(counts.max()), arrays[0].shape[1]), dtype=arrays[0].dtype)
+    for r, a in enumerate(arrays):
+        out[r, : len(a)] = a
+    return out, counts
+
+
+class Trainer:
+    """Base trainer; subclasses only choose which rows each fold trains and validates on."""
+
+    def __init__(
+        self,
+        model: Model,
+        *,
+        workers: int | None = None,
+        callbacks: Iterable[Callback] = (),
+        progress: bool = True,
+        cache: bool | str | Path = True,
+    ) -> None:
+        self.model = model
+        self.workers = workers
+        self.callbacks = list(callbacks)
+        self.progress = progress
+        self.cache = cache
+
+    # -- subclass contract -------------------------------------------------------------------
+
+    def split_rows(self, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """The held-out row positions of every fold; the other rows train that fold."""
+        raise NotImplementedError
+
+    # -- preprocessing -----------------------------------------------------------------------
+
+    def _prepare_fold(
+        self, fold: int, frame: pl.DataFrame, valid_rows: np.ndarray, rng: np.random.Generator
+    ) -> FoldData:
+        model, dtype = self.model, self.model.dtype
+        is_valid = np.zeros(frame.height, dtype=bool)
+        is_valid[valid_rows] = True
+        train_rows = np.flatnonzero(~is_valid)
+        monitor_rows = np.empty(0, dtype=np.int64)
+        if model.early_stopping is not None:
+            shuffled = rng.permutation(train_rows)
+            n_monitor = max(1, round(len(train_rows) * model.early_stopping.validation_fraction))
+            monitor_rows, train_rows = np.sort(shuffled[:n_monitor]), np.sort(shuffled[n_monitor:])
+        train_frame = frame[train_rows]
+        pipeline = Pipeline(model.dataset).fit(train_frame)
+        train = pipeline.transform(train_frame, training=True)
+        _, x_train, y_train = pipeline.to_arrays(train, dtype=dtype)
+        valid_ids, x_valid, y_valid = pipeline.to_arrays(
+            pipeline.transform(frame[np.sort(valid_rows)]), dtype=dtype
+        )
+        x_monitor = y_monitor = None
+        if len(monitor_rows):
+            _, x_monitor, y_monitor = pipeline.to_arrays(
+                pipeline.transform(frame[monitor_rows]), dtype=dtype
+            )
+        return FoldData(
+            fold=fold,
+            pipeline=pipeline,
+            x_train=x_train,
+            y_train=y_train,
+            x_valid=x_valid,
+            y_valid=y_valid,
+            valid_ids=valid_ids,
+            y_valid_true=pipeline.inverse_transform_outputs(y_valid.astype(np.float64)),
+            n_dropped=int(pipeline.n_dropped_),
+            x_monitor=x_monitor,
+            y_monitor=y_monitor,
+        )
+
+    def _group_data(
+        self, folds: Sequence[FoldData], net_seeds, shuffle_seeds, rows_per_epoch: int
+    ) -> ReplicaData:
+        x_train, n_train = _pad([f.x_train for f in folds])
+        y_train, _ = _pad([f.y_train for f in folds])
+        x_valid, n_valid = _pad([f.x_valid for f in folds])
+        y_valid, _ = _pad([f.y_valid for f in folds])
+        y_true, _ = _pad([f.y_valid_true for f in folds])
+        x_monitor = y_monitor = n_monitor = None
+        if folds[0].x_monitor is not None:
+            x_monitor, n_monitor = _pad([f.x_monitor for f in folds])
+            y_monitor, _ = _pad([f.y_monitor for f in folds])
+        return ReplicaData(
+            folds=[f.fold for f in folds],
+            net_seeds=[net_seeds[f.fold] for f in folds],
+            shuffle_seeds=[shuffle_seeds[f.fold] for f in folds],
+            x_train=x_train,
+            y_train=y_train,
+            n_train=n_train,
+            x_valid=x_valid,
+            y_valid=y_valid,
+            y_valid_true=y_true,
+            n_valid=n_valid,
+            inverters=[f.pipeline.inverse_transform_outputs for f in folds],
+            x_monitor=x_monitor,
+            y_monitor=y_monitor,
+            n_monitor=n_monitor,
+            n_dropped=[f.n_dropped for f in folds],
+            rows_per_epoch=rows_per_epoch,
+        )
+
+    # -- running -----------------------------------------------------------------------------
+
+    def fit(
+        self, data: pl.DataFrame | str | Path, *, out_dir: str | Path | None = None
+    ) -> RunResult:
+        """Preprocess, train every fold, evaluate, and (if ``out_dir``) write the run directory."""
+        from nnforge.training.run import save_run  # run imports trainers' result types
+
+        start = time.perf_counter()
+        model = self.model
+        source = data if isinstance(data, pl.DataFrame) else read_table(data)
+        frame = derive(model.dataset, source, cache=self.cache)
+        seeds = np.random.SeedSequence(model.seed).spawn(4)
+        split_rng = np.random.default_rng(seeds[0])
+        valid_sets = self.split_rows(frame.height, split_rng)
+        k = len(valid_sets)
+        net_seeds, shuffle_seeds = _seed_ints(seeds[1], k), _seed_ints(seeds[2], k)
+        fold_rngs = [np.random.default_rng(s) for s in seeds[3].spawn(k)]
+        folds = [
+            self._prepare_fold(i, frame, rows, fold_rngs[i]) for i, rows in enumerate(valid_sets)
+        ]
+        names = [tuple(f.pipeline.input_features_) for f in folds]
+        if len(set(names)) != 1:
+            msg = (
+                "folds ended up with different input features (a one-hot category missing from "
+                "some fold's training rows?). Received: "
+                + "; ".join(f"fold {i}: {n}" for i, n in enumerate(names))
+            )
+            raise SpecError(msg)
+        n_inputs = folds[0].x_train.shape[1]
+        workers = self._workers(k)
+        groups = [list(g) for g in np.array_split(np.arange(k), workers)]
+        rows_per_epoch = max(len(f.x_train) for f in folds)
+        group_data = [
+            self._group_data([folds[i] for i in g], net_seeds, shuffle_seeds, rows_per_epoch)
+            for g in groups
+        ]
+
+        callbacks = list(self.callbacks)
+        if self.progress:
+            callbacks.append(ProgressBar())
+        staging = None
+        if out_dir is not None:
+            from nnforge.training.run import staging_dir
+
+            staging = staging_dir(Path(out_dir))
+            callbacks.append(EpochLogger(staging / "log.txt"))
+        cb = CallbackList(callbacks)
+        cb.on_train_begin(TrainInfo(k, model.epochs, frame.height, n_inputs, workers))
+
+        history: list[EpochMetrics] = []
+
+        def report(m: EpochMetrics) -> None:
+            history.append(m)
+            cb.on_epoch_end(m)
+
+        outcomes = self._run_groups(group_data, report, cb)
+        evaluation, networks, predictions, best = self._evaluate(
+            folds, outcomes, history, source, frame, n_inputs, net_seeds
+        )
+        evaluation.summary["wall_seconds"] = round(time.perf_counter() - start, 3)
+        evaluation.summary["workers"] = workers
+        cb.on_train_end(evaluation)
+        result = RunResult(
+            model, evaluation, [f.pipeline for f in folds], networks, predictions, best
+        )
+        if out_dir is not None:
+            save_run(result, Path(out_dir), staging=staging)
+        failed = [f for f in evaluation.folds if f.stopped == "diverged"]
+        if len(failed) == len(evaluation.folds):
+            raise DivergenceError("; ".join(f.message or "" for f in failed))
+        return result
+
+    def _workers(self, k: int) -> int:
+        if self.workers is not None:
+            return max(1, min(int(self.workers), k))
+        return max(1, min(os.cpu_count() or 1, k))
+
+    def _run_groups(self, groups: list[ReplicaData], report, cb: Callback) -> list[GroupOutcome]:
+        if len(groups) == 1:
+            return [self._run_local(groups[0], report, cb)]
+        return _run_in_workers(self.model, groups, report, cb)
+
+    def _run_local(self, group: ReplicaData, report, cb: Callback) -> GroupOutcome:
+        interrupted = False
+
+        def should_stop() -> bool:
+            return interrupted
+
+        try:
+            with threadpool_limits(1):
+                outcome = train_replicas(self.model, group, report=report, should_stop=should_stop)
+        except KeyboardInterrupt:
+            # Re-run nothing: a local interrupt during an epoch ends training right there.
+            raise
+        for res in outcome.results:
+            cb.on_fold_end(res)
+        return outcome
+
+    def _evaluate(self, folds, outcomes, history, source, frame, n_inputs, net_seeds):
+        model = self.model
+        by_fold: dict[int, tuple[FoldResult, np.ndarray]] = {}
+        networks: dict[int, Network] = {}
+        for outcome in outcomes:
+            group_net = build_network(model, n_inputs, [net_seeds[f] for f in outcome.folds])
+            group_net.params[:] = outcome.params
+            for r, (res, pred) in enumerate(zip(outcome.results, outcome.valid_pred, strict=True)):
+                by_fold[res.fold] = (res, pred)
+                networks[res.fold] = group_net.replica(r)
+        results = [by_fold[f.fold][0] for f in folds]
+        target = folds[0].pipeline.output_features_
+        id_col = folds[0].pipeline.id_column
+        pred_frames, y_true, y_pred = [], [], []
+        for f in folds:
+            res, pred = by_fold[f.fold]
+            cols = {id_col: f.valid_ids}
+            for j, name in enumerate(target):
+                cols[f"{name}_pred"] = pred[:, j]
+            cols["fold"] = np.full(len(pred), f.fold, dtype=np.int64)
+            pred_frames.append(pl.DataFrame(cols))
+            if res.stopped != "diverged":
+                y_true.append(f.y_valid_true)
+                y_pred.append(pred)
+        predictions = _join_predictions(source, pl.concat(pred_frames), id_col)
+        scored = [r for r in results if r.r2 is not None]
+        best = max(scored, key=lambda r: r.r2).fold if scored else None
+        fold_r2 = np.array([r.r2 for r in scored]) if scored else np.array([np.nan])
+        summary: dict[str, Any] = {
+            "target": target[0] if len(target) == 1 else target,
+            "trainer": model.trainer.name,
+            "k": len(folds),
+            "epochs": model.epochs,
+            "n_rows": frame.height,
+            "n_predicted": predictions.height,
+            "oof_r2": float(r2_score(np.concatenate(y_true), np.concatenate(y_pred)))
+            if y_true
+            else None,
+            "oof_mae": float(mean_absolute_error(np.concatenate(y_true), np.concatenate(y_pred)))
+            if y_true
+            else None,
+            "mean_fold_r2": float(np.mean(fold_r2)),
+            "std_fold_r2": float(np.std(fold_r2)),
+            "best_fold": best,
+            "best_fold_r2": float(np.max(fold_r2)) if scored else None,
+            "diverged_folds": [r.fold for r in results if r.stopped == "diverged"],
+            "interrupted": any(r.stopped == "interrupted" for r in results),
+        }
+        evaluation = Evaluation(
+            folds=results, history=sorted(history, key=lambda m: (m.fold, m.epoch)), summary=summary
+        )
+        return evaluation, [networks[f.fold] for f in folds], predictions, best
+
+
+def _join_predictions(source: pl.DataFrame, oof: pl.DataFrame, id_col: str) -> pl.DataFrame:
+    """The original rows (as read) with their out-of-fold predictions, in file order.
+
+    When the id is a column of the file it is the join key. Otherwise ``derive`` attached 1-based
+    row numbers; they are joined as a ``row`` column so the file's own columns (which may include
+    a non-unique ``id``, as King County's) are kept unchanged.
+    """
+    if id_col in source.columns and source[id_col].n_unique() == source.height:
+        return source.join(oof, on=id_col, how="inner", maintain_order="left")
+    row = "row" if "row" not in source.columns else "nnforge_row"
+    numbered = source.with_row_index(row, offset=1).with_columns(pl.col(row).cast(pl.Int64))
+    oof = oof.rename({id_col: row}).with_columns(pl.col(row).cast(pl.Int64))
+    return numbered.join(oof, on=row, how="inner", maintain_order="left")
+
+
+class KFoldTrainer(Trainer):
+    """K-fold cross-validation: k models, every row predicted once by a model that never saw it."""
+
+    def split_rows(self, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
+        trainer = self.model.trainer
+        assert isinstance(trainer, KFolds)
+        if n_rows < trainer.k:
+            msg = f"`k`={trainer.k} folds need at least {trainer.k} rows. Received: {n_rows} rows"
+            raise SpecError(msg)
+        return [np.sort(part) for part in np.array_split(rng.permutation(n_rows), trainer.k)]
+
+
+class SplitTrainer(Trainer):
+    """One train/validation split (``ratio`` of the rows train); predictions cover the rest."""
+
+    def split_rows(self, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
+        trainer = self.model.trainer
+        assert isinstance(trainer, Split)
+        n_train = round(n_rows * trainer.ratio)
+        if not 0 < n_train < n_rows:
+            msg = f"`ratio`={trainer.ratio} leaves no training or validation rows of {n_rows}"
+            raise SpecError(msg)
+        return [np.sort(rng.permutation(n_rows)[n_train:])]
+
+
+def train(
+    model: Model,
+    data: pl.DataFrame | str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    workers: int | None = None,
+    callbacks: Iterable[Callback] = (),
+    progress: bool = True,
+    cache: bool | str | Path = True,
+) -> RunResult:
+    """Train ``model`` on ``data`` with the trainer its spec names; see :class:`Trainer`."""
+    cls = KFoldTrainer if isinstance(model.trainer, KFolds) else SplitTrainer
+    trainer = cls(model, workers=workers, callbacks=callbacks, progress=progress, cache=cache)
+    return trainer.fit(data, out_dir=out_dir)
+
+
+# -- worker processes --------------------------------------------------------------------------
+
+
+def _worker_main(model_json: str, data: ReplicaData, pipelines: list[str], messages, stop) -> None:
+    """Train one group in a child process, streaming metrics to the parent."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    try:
+        model = Model.from_json(model_json)
+        data.inverters = [Pipeline.from_json(p).inverse_transform_outputs for p in pipelines]
+        with threadpool_limits(1):
+            outcome = train_replicas(
+                model,
+                data,
+                report=lambda m: messages.put(("epoch", m)),
+                should_stop=stop.is_set,
+            )
+        messages.put(("done", outcome))
+    except BaseException:
+        messages.put(("error", traceback.format_exc()))
+
+
+def _run_in_workers(
+    model: Model, groups: list[ReplicaData], report, cb: Callback
+) -> list[GroupOutcome]:
+    # fork: children inherit the arrays (nothing to pickle) and never re-import the user's
+    # __main__, so scripts without an `if __name__ == "__main__"` guard work. Workers use only
+    # NumPy (no Polars threads), which keeps fork safe. Elsewhere spawn is the only safe choice.
+    method = "fork" if "fork" in mp.get_all_start_methods() and sys.platform == "linux" else "spawn"
+    ctx = mp.get_context(method)
+    messages = ctx.Queue()
+    stop = ctx.Event()
+    procs = []
+    for group in groups:
+        pipelines = [inv.__self__.to_json() for inv in group.inverters]
+        shipped = ReplicaData(**{**group.__dict__, "inverters": []})
+        proc = ctx.Process(
+            target=_worker_main,
+            args=(model.to_json(), shipped, pipelines, messages, stop),
+            daemon=True,
+        )
+        proc.start()
+        procs.append(proc)
+    outcomes: list[GroupOutcome] = []
+    try:
+        while len(outcomes) < len(groups):
+            try:
+                kind, payload = messages.get(timeout=0.5)
+            except queue_module.Empty:
+                if not any(p.is_alive() for p in procs):
+                    msg = "a training worker process died without a result"
+                    raise RuntimeError(msg) from None
+                continue
+            except KeyboardInterrupt:
+                stop.set()
+                continue
+            if kind == "epoch":
+                report(payload)
+            elif kind == "done":
+                outcomes.append(payload)
+                for res in payload.results:
+                    cb.on_fold_end(res)
+            else:
+                stop.set()
+                msg = f"a training worker failed:\n{payload}"
+                raise RuntimeError(msg)
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.terminate()
+        with contextlib.suppress(Exception):
+            messages.close()
+    return sorted(outcomes, key=lambda o: o.folds[0])
