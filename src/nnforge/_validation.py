@@ -76,7 +76,10 @@ def check_array(x: Any, name: str, *, ndim: int | None = None, dtype: Any = None
         arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0].tolist()
-        msg = f"`{name}` contains NaN or infinity, first at index {bad}. Received: {arr[tuple(bad)]}"
+        msg = (
+            f"`{name}` contains NaN or infinity, first at index {bad}. "
+            f"Received: {arr[tuple(bad)]}"
+        )
         raise ValueError(msg)
     return arr
 
