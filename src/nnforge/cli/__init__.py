@@ -16,7 +16,7 @@ from nnforge import __version__
 from nnforge.exceptions import NNForgeError
 
 # Subcommand modules, in the order ``nnforge --help`` lists them.
-_COMMANDS = ("xor", "data")
+_COMMANDS = ("spec", "train", "predict", "importance", "report", "compare", "xor", "data")
 
 _HINTS = {
     FileNotFoundError: "check the path, or see `nnforge data --help` for where data is looked up",
@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _hint(exc: BaseException) -> str:
+    if getattr(exc, "hint", None):  # cli._common.CLIError carries its own hint
+        return str(exc.hint)
     for kind, hint in _HINTS.items():
         if isinstance(exc, kind):
             return hint

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
-from nnforge.demos import XOR_X, XOR_Y, train_xor
+from nnforge.demos import XOR_X, XOR_Y, train_xor, xor_surface
+from nnforge.nn import Network
 
 __all__ = ["register", "run"]
 
@@ -20,6 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Train the seed's 2-3-1 tanh network on the four XOR cases with SGD and MSE, print "
             "the loss every N epochs and the final predictions."
         ),
+        epilog="examples:\n  nnforge xor --epochs 2000 --lr 0.5 --plot xor.png",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--epochs", type=int, default=1000, help="epochs (default: 1000)")
     parser.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")
@@ -47,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
         "--every", type=int, default=100, metavar="N", help="print the loss every N epochs"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="PATH.png",
+        help="also draw the prediction surface over [0, 1]² to this PNG file",
     )
     parser.set_defaults(func=run)
 
@@ -78,4 +87,16 @@ def run(args: argparse.Namespace) -> int:
     for (a, b), (target,), (pred,) in zip(XOR_X, XOR_Y, result.predictions[0], strict=True):
         print(f"  {int(a)} xor {int(b)} = {int(target)}   predicted {pred:+.4f}")
     print(f"final MSE {result.mse[0]:.6f}")
+    if args.plot:
+        print(f"surface plot: {_plot_surface(result.network, args.plot)}")
     return 0
+
+
+def _plot_surface(network: Network, path: str) -> Path:
+    """Draw the network's prediction over [0, 1]² to ``path`` (PNG)."""
+    from nnforge import plots
+
+    a, b, z = xor_surface(network, resolution=101)
+    # xor_surface grids with "ij" indexing (z[i, j] at a[i, j], b[i, j]); the plot wants "xy".
+    fig = plots.xor_surface(a[:, 0], b[0, :], z[0].T)
+    return plots.save_figure(fig, path)

@@ -1,0 +1,162 @@
+"""Helpers shared by the subcommands: errors with hints, run loading, tables, file writing."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from nnforge._io import atomic_path
+from nnforge.exceptions import DataError, NNForgeError, SpecError
+
+if TYPE_CHECKING:
+    from nnforge.model import Model
+    from nnforge.training import Run
+
+__all__ = [
+    "CLIError",
+    "check_frame_suffix",
+    "check_run_dir",
+    "data_errors",
+    "examples",
+    "fmt",
+    "format_table",
+    "load_run",
+    "load_spec",
+    "positive_int",
+    "timestamp",
+    "write_frame",
+]
+
+_FRAME_SUFFIXES = (".csv", ".parquet")
+
+
+class CLIError(NNForgeError, ValueError):
+    """A user error of the command line; ``hint`` replaces the generic hint line."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def examples(*lines: str) -> str:
+    """An ``epilog`` block of usage examples for ``--help``."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def positive_int(text: str) -> int:
+    """``argparse`` type for integers >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"must be a positive integer. Received: {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def timestamp() -> str:
+    """Local time as ``YYYYmmdd-HHMMSS`` for default output folder names."""
+    return dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def load_spec(path: str | Path) -> Model:
+    """Load a model spec; every problem (with its JSON path) on one line."""
+    from nnforge.model import Model
+
+    path = Path(path)
+    if not path.is_file():
+        msg = f"spec file `{path}` not found"
+        raise CLIError(msg, "write one with `nnforge spec init DATA.csv --target COL > spec.json`")
+    try:
+        return Model.from_json_file(path)
+    except SpecError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        msg = lines[0] + (" " + "; ".join(lines[1:]) if len(lines) > 1 else "")
+        raise CLIError(
+            msg, f"fix the JSON path(s) named above; `nnforge spec check {path}`"
+        ) from None
+
+
+def check_run_dir(path: str | Path) -> Path:
+    """The run directory, or a :class:`CLIError` saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_dir():
+        msg = f"run directory `{path}` not found"
+        raise CLIError(msg, "pass the folder printed at the end of `nnforge train`")
+    if not (path / "spec.json").is_file() or not (path / "evaluation.json").is_file():
+        msg = f"`{path}` is not a run directory (no spec.json or evaluation.json)"
+        raise CLIError(msg, "pass the folder printed at the end of `nnforge train`")
+    return path
+
+
+@contextlib.contextmanager
+def data_errors(path: str | Path, hint: str) -> Iterator[None]:
+    """Turn a :class:`DataError` about ``path`` into a :class:`CLIError` naming the file."""
+    try:
+        yield
+    except DataError as exc:
+        text = str(exc).removeprefix("data frame: ")
+        raise CLIError(f"{path}: {text}", hint) from exc
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a run directory with a readable error when it is missing or incomplete."""
+    from nnforge.training import Run
+
+    return Run.load(check_run_dir(path))
+
+
+def check_frame_suffix(path: str | Path, flag: str) -> Path:
+    """``path`` if it ends in .csv or .parquet, else a :class:`CLIError` naming ``flag``."""
+    path = Path(path)
+    if path.suffix.lower() not in _FRAME_SUFFIXES:
+        msg = f"`{flag}` must end in .csv or .parquet. Received: {flag} {path}"
+        raise CLIError(msg, "e.g. predictions.csv or predictions.parquet")
+    return path
+
+
+def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write ``frame`` as CSV or Parquet (by extension), atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".parquet":
+            frame.write_parquet(tmp)
+        else:
+            frame.write_csv(tmp)
+    return path
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A compact cell: floats to ``digits`` significant digits, large ones with separators."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    if value != value:  # NaN
+        return "nan"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
+
+
+def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain-text table: first column left-aligned, the others right-aligned."""
+    cells = [list(header)] + [[fmt(v) for v in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def line(row: Sequence[str]) -> str:
+        rest = [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
+        parts = [row[0].ljust(widths[0]), *rest]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])

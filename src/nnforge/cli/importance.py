@@ -1,0 +1,57 @@
+"""``nnforge importance``: permutation importance of a trained run, as tables and a chart."""
+
+from __future__ import annotations
+
+import argparse
+
+from nnforge.cli._common import examples, format_table, load_run, positive_int, write_frame
+
+__all__ = ["register", "run"]
+
+_SHOW = 15
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``importance`` subcommand."""
+    parser = subparsers.add_parser(
+        "importance",
+        help="permutation feature importance of a trained run",
+        description=(
+            "Shuffle each input feature (and each source column's group of features) in every "
+            "fold's held-out rows and measure the drop in R². Writes RUN_DIR/importance.csv "
+            "(per model input), RUN_DIR/importance_groups.csv (per source column) and "
+            "RUN_DIR/importance.png (the grouped chart), and prints the top of the grouped table."
+        ),
+        epilog=examples("nnforge importance runs/kc --shuffles 20 --seed 1"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory from `nnforge train`")
+    parser.add_argument(
+        "--shuffles", type=positive_int, default=10, metavar="N", help="shuffles (default: 10)"
+    )
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed (default: 0)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Compute, write and print; returns the exit code."""
+    from nnforge import plots
+    from nnforge.inspection import run_importance
+
+    run_dir = load_run(args.run_dir).path
+    per_feature, per_group = run_importance(run_dir, n_shuffles=args.shuffles, seed=args.seed)
+    write_frame(per_feature, run_dir / "importance.csv")
+    write_frame(per_group, run_dir / "importance_groups.csv")
+    title = f"Permutation importance by source column ({run_dir.name})"
+    png = plots.save_figure(
+        plots.importance_bar(per_group, title=title), run_dir / "importance.png"
+    )
+    rows = [
+        (r["feature"], r["relative"], r["importance"], r["importance_std"])
+        for r in per_group.head(_SHOW).iter_rows(named=True)
+    ]
+    print(format_table(["source column", "relative %", "R² drop", "std"], rows))
+    if per_group.height > _SHOW:
+        print(f"... {per_group.height - _SHOW} more in {run_dir / 'importance_groups.csv'}")
+    print(f"wrote {run_dir / 'importance.csv'}, {run_dir / 'importance_groups.csv'}, {png}")
+    return 0

@@ -1,0 +1,41 @@
+"""``nnforge report``: a self-contained HTML report of a run, plus its plots as PNG files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from nnforge.cli._common import check_run_dir, examples
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``report`` subcommand."""
+    parser = subparsers.add_parser(
+        "report",
+        help="write report.html and the plots of a run",
+        description=(
+            "Write one self-contained HTML file (images embedded) with the spec, summary "
+            "metrics, loss and R² curves, predicted vs true, per-feature plots, map, "
+            "importance (run `nnforge importance` first to fill it) and the worst predictions; "
+            "the figures are also saved as PNG files in RUN_DIR/plots/."
+        ),
+        epilog=examples("nnforge report runs/kc", "nnforge report runs/kc --out kc.html"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory from `nnforge train`")
+    parser.add_argument("--out", metavar="FILE", help="output file (default: RUN_DIR/report.html)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the report and print its path; returns the exit code."""
+    from nnforge.report import write_report
+
+    run_dir = check_run_dir(args.run_dir)
+    out = write_report(
+        run_dir, None if args.out is None else Path(args.out), plots_dir=run_dir / "plots"
+    )
+    print(out)
+    return 0

@@ -1,0 +1,219 @@
+"""``nnforge spec``: start a model spec from a data file (``init``) and validate one (``check``).
+
+``spec init`` lists every column of the file with its inferred type (the seed's
+``Dataset::from_csv``) and adds what makes the spec trainable as is: numeric columns min-max
+normalised, a date-like text column parsed into month and timestamp, a clashing or non-numeric
+``id`` kept out of the model, short text columns one-hot encoded, the rest left out of the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from nnforge.cli._common import CLIError, examples, load_spec
+from nnforge.data import (
+    AddExtractedMonth,
+    AddExtractedTimestamp,
+    DatasetSpec,
+    DateFormat,
+    IsId,
+    Normalized,
+    Not,
+    OneHot,
+    Out,
+    UsedInModel,
+    read_table,
+)
+from nnforge.model import AdamSpec, KFolds, LayerSpec, Model
+
+__all__ = ["register", "run_check", "run_init", "starter_spec"]
+
+# Text columns with at most this many distinct values are one-hot encoded.
+_MAX_CATEGORIES = 20
+_DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%Y%m%dT%H%M%S",
+    "%Y-%m-%dT%H:%M:%S",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y/%m/%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``spec`` subcommand and its ``init``/``check`` actions."""
+    parser = subparsers.add_parser(
+        "spec",
+        help="start a model spec from a data file, or check one",
+        description="Write a starting model spec (JSON) from a data file, or validate a spec.",
+        epilog=examples(
+            "nnforge spec init kc_house_data.csv --target price > spec.json",
+            "nnforge spec check spec.json",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    init = actions.add_parser(
+        "init",
+        help="print a starting model spec for a data file",
+        description=(
+            "Print a model spec (JSON) for DATA: every column with its inferred type, numeric "
+            "columns min-max normalised, 2 hidden ReLU layers of inputs+1 units and a linear "
+            "output, Adam, 5 folds, 100 epochs. Edit it, then run `nnforge train`."
+        ),
+        epilog=examples(
+            "nnforge spec init kc_house_data.csv --target price > spec.json",
+            "nnforge spec init data.parquet --target y --epochs 20 > spec.json",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument("data", metavar="DATA", help="CSV, Parquet or Arrow IPC file")
+    init.add_argument("--target", metavar="COL", help="the column to predict (marked as output)")
+    init.add_argument("--folds", type=int, default=5, metavar="K", help="k-fold k (default: 5)")
+    init.add_argument("--epochs", type=int, default=100, metavar="N", help="epochs (default: 100)")
+    init.set_defaults(func=run_init)
+    check = actions.add_parser(
+        "check",
+        help="validate a spec and print a summary",
+        description="Validate a model spec and print its features, layers and training setup.",
+        epilog=examples("nnforge spec check spec.json"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("spec", metavar="SPEC.json", help="model spec file")
+    check.set_defaults(func=run_check)
+    parser.set_defaults(func=lambda args: _usage(parser))
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _date_format(column: pl.Series) -> str | None:
+    """The first format that parses every non-empty value of a text column, if any."""
+    values = column.drop_nulls().str.strip_chars()
+    values = values.filter(values != "")
+    if values.len() == 0:
+        return None
+    for fmt in _DATE_FORMATS:
+        parsed = values.str.strptime(pl.Datetime, fmt, strict=False)
+        if parsed.null_count() == 0:
+            return fmt
+    return None
+
+
+def starter_spec(
+    data: str | Path, target: str | None = None, *, folds: int = 5, epochs: int = 100
+) -> Model:
+    """A trainable starting :class:`~nnforge.model.Model` for the columns of ``data``."""
+    frame = read_table(data)
+    spec = DatasetSpec.from_frame(frame, name=Path(data).stem)
+    if target is not None and target not in spec.features:
+        msg = f"`--target` {target!r} is not a column of {data}; columns: {list(spec.features)}"
+        raise CLIError(msg, "pick one of the columns listed")
+    numeric: list[str] = []
+    for name, dtype in frame.schema.items():
+        if name == spec.id_column:
+            _handle_id(spec, frame.get_column(name))
+        elif dtype.is_numeric() or dtype == pl.Boolean:
+            numeric.append(name)
+        elif dtype == pl.String and name != target:
+            _handle_text(spec, frame.get_column(name))
+        elif not dtype.is_temporal():
+            spec.add_opt_to(name, Not(UsedInModel))
+    if numeric:
+        spec.add_opt(Normalized.only(numeric))
+    if target is not None:
+        if target not in numeric:
+            msg = (
+                f"`--target` {target!r} must be a numeric column. Received: {frame.schema[target]}"
+            )
+            raise CLIError(msg, "regression targets are numbers; pick a numeric column")
+        spec.add_opt_to(target, Out)
+    layers = [LayerSpec(units="inputs+1", activation="relu")] * 2 + [
+        LayerSpec(units=1, activation="linear")
+    ]
+    return Model(
+        dataset=spec.validated(),
+        layers=layers,
+        optimizer=AdamSpec(),
+        trainer=KFolds(k=folds),
+        epochs=epochs,
+    )
+
+
+def _handle_id(spec: DatasetSpec, column: pl.Series) -> None:
+    """Make a column named like the id column the id when unique, else move the id aside."""
+    if column.null_count() == 0 and column.n_unique() == column.len():
+        spec.add_opt_to(column.name, IsId)
+        return
+    spec.id_column = "row_id"
+    while spec.id_column in spec.features:
+        spec.id_column = f"_{spec.id_column}"
+    spec.add_opt_to(column.name, Not(UsedInModel))
+
+
+def _handle_text(spec: DatasetSpec, column: pl.Series) -> None:
+    fmt = _date_format(column)
+    if fmt is not None:
+        (
+            spec.add_opt_to(column.name, DateFormat(fmt))
+            .add_opt_to(column.name, Not(UsedInModel))
+            .add_opt_to(column.name, AddExtractedMonth)
+            .add_opt_to(column.name, AddExtractedTimestamp)
+        )
+        for added in (f"{column.name}_month", f"{column.name}_timestamp"):
+            spec.add_opt_to(added, Normalized)
+    elif column.n_unique() <= _MAX_CATEGORIES:
+        spec.add_opt_to(column.name, OneHot(unknown="zeros"))
+    else:
+        spec.add_opt_to(column.name, Not(UsedInModel))
+
+
+def _model_json(model: Model) -> str:
+    """The spec as JSON with the dataset in its compact form (defaults left out)."""
+    data = json.loads(model.to_json())
+    data["dataset"] = model.dataset.to_dict()
+    return json.dumps(data, indent=2)
+
+
+def run_init(args: argparse.Namespace) -> int:
+    """Print the starting spec (JSON on stdout, a summary on stderr)."""
+    model = starter_spec(args.data, args.target, folds=args.folds, epochs=args.epochs)
+    text = _model_json(model)
+    Model.from_json(text)  # the printed JSON must load back
+    print(text)
+    print(model.dataset.summary(), file=sys.stderr)
+    if args.target is None:
+        print(
+            'note: no --target given; set `"output": true` on the column to predict before '
+            "`nnforge train`",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Validate the spec and print a summary; exit 1 when it has no output."""
+    model = load_spec(args.spec)
+    dataset = model.dataset
+    print(dataset.summary())
+    trainer = model.trainer
+    how = f"{trainer.k}-fold" if isinstance(trainer, KFolds) else f"split {trainer.ratio:g}"
+    layers = ", ".join(f"{layer.units} {layer.activation}" for layer in model.layers)
+    print(f"layers: {layers}")
+    print(
+        f"loss {model.loss}, optimizer {model.optimizer.name}, batch {model.batch_size}, "
+        f"{model.epochs} epochs, {how}, seed {model.seed}, {model.dtype}"
+    )
+    if not dataset.out_features_names():
+        msg = f"{args.spec}: no output feature (nothing to predict)"
+        raise CLIError(msg, 'set `"output": true` on the target column under dataset.features')
+    print(f"{args.spec}: ok")
+    return 0

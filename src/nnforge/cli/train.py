@@ -1,0 +1,138 @@
+"""``nnforge train``: run a model spec, write the run directory and print a summary table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from nnforge.cli._common import (
+    CLIError,
+    data_errors,
+    examples,
+    fmt,
+    load_spec,
+    positive_int,
+    timestamp,
+)
+from nnforge.model import KFolds, Model
+
+__all__ = ["register", "resolve_data", "run", "summary_table"]
+
+_KING_COUNTY_NAME = "kc_house_data"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model spec and write a run directory",
+        description=(
+            "Train SPEC.json (k-fold or split, as the spec says), show progress, write the run "
+            "directory (spec, fitted pipelines, models, evaluation, history, out-of-fold "
+            "predictions) and print a summary table."
+        ),
+        epilog=examples(
+            "nnforge train spec.json --data kc_house_data.csv --epochs 50 --folds 5",
+            "nnforge train spec.json --out runs/adam --seed 1 --quiet",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("spec", metavar="SPEC.json", help="model spec (see `nnforge spec init`)")
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="data file (default: the King County file when the spec's dataset is kc_house_data)",
+    )
+    parser.add_argument(
+        "--out", metavar="RUN_DIR", help="run directory (default: runs/<spec stem>-<timestamp>)"
+    )
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="override the epochs")
+    parser.add_argument(
+        "--folds", type=positive_int, metavar="K", help="override the trainer with K-fold (K >= 2)"
+    )
+    parser.add_argument("--seed", type=int, metavar="S", help="override the seed")
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="W",
+        help="worker processes (default: one per core, at most one per fold)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def resolve_data(model: Model, data: str | None) -> Path:
+    """The data file: ``--data``, else the King County file for a ``kc_house_data`` spec."""
+    if data is not None:
+        path = Path(data)
+        if not path.is_file():
+            msg = f"data file `{path}` not found"
+            raise CLIError(msg, "check the --data path")
+        return path
+    if model.dataset.name == _KING_COUNTY_NAME:
+        from nnforge.datasets import king_county_path
+
+        return king_county_path()
+    msg = f"the spec's dataset `{model.dataset.name}` has no default data file"
+    raise CLIError(msg, "pass the data file with --data PATH")
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if args.epochs is not None:
+        changes["epochs"] = args.epochs
+    if args.folds is not None:
+        if args.folds < 2:
+            msg = f"`--folds` must be at least 2. Received: --folds {args.folds}"
+            raise CLIError(msg, "use 2 or more folds, or a split trainer in the spec")
+        changes["trainer"] = KFolds(k=args.folds)
+    if args.seed is not None:
+        if args.seed < 0:
+            msg = f"`--seed` must be >= 0. Received: --seed {args.seed}"
+            raise CLIError(msg, "pick a non-negative integer seed")
+        changes["seed"] = args.seed
+    return changes
+
+
+def summary_table(summary: dict[str, Any], run_dir: Path) -> str:
+    """The end-of-training table: out-of-fold R², fold R², best fold, MAE, wall time, run dir."""
+    n = summary.get("k")
+    spread = (
+        f" ± {fmt(summary.get('std_fold_r2'))}" if summary.get("std_fold_r2") is not None else ""
+    )
+    folds = f" ({n} folds)" if n else ""
+    best = summary.get("best_fold")
+    rows = [
+        ("out-of-fold R²", fmt(summary.get("oof_r2"))),
+        ("fold R²", f"{fmt(summary.get('mean_fold_r2'))}{spread}{folds}"),
+        (
+            "best fold R²",
+            f"{fmt(summary.get('best_fold_r2'))}" + (f" (fold {best})" if best is not None else ""),
+        ),
+        ("MAE", fmt(summary.get("oof_mae"), 2)),
+        ("rows", fmt(summary.get("n_rows"))),
+        ("wall time", f"{summary.get('wall_seconds', float('nan')):.2f} s"),
+        ("run dir", str(run_dir)),
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train and print the summary; returns the exit code."""
+    from nnforge.training import train
+
+    model = load_spec(args.spec)
+    if not model.dataset.out_features_names():
+        msg = f"{args.spec}: no output feature (nothing to predict)"
+        raise CLIError(msg, 'set `"output": true` on the target column under dataset.features')
+    changes = _overrides(args)
+    if changes:
+        model = model.with_overrides(**changes)
+    data = resolve_data(model, args.data)
+    out = Path(args.out) if args.out else Path("runs") / f"{Path(args.spec).stem}-{timestamp()}"
+    with data_errors(data, "the data file must have the spec's columns; check --data"):
+        result = train(model, data, out_dir=out, workers=args.workers, progress=not args.quiet)
+    print(summary_table(result.summary, out))
+    return 0
