@@ -213,7 +213,7 @@ def test_spec_check(capsys: pytest.CaptureFixture[str], spec_json: Path, work: P
     _fails(capsys, ["spec", "check", str(path)], "no output feature")
 
 
-def test_spec_init_on_king_county_sample(work: Path) -> None:
+def test_spec_init_on_king_county_sample(capsys: pytest.CaptureFixture[str], work: Path) -> None:
     from nnforge.datasets import king_county_path
 
     try:
@@ -229,9 +229,16 @@ def test_spec_init_on_king_county_sample(work: Path) -> None:
     spec.update(epochs=2, trainer={"name": "kfolds", "k": 2})
     spec["layers"] = [{"units": 4}, {"units": 1, "activation": "linear"}]
     (work / "kc.json").write_text(json.dumps(spec), encoding="utf-8")
+    # No --data: a kc_house_data spec finds the King County file ($NNFORGE_DATA_DIR here).
     out = work / "runs" / "kc"
-    _run_ok(["train", str(work / "kc.json"), "--data", str(sample), "--out", str(out), "--quiet"])
-    assert (out / "evaluation.json").is_file()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NNFORGE_DATA_DIR", str(work))
+        assert main(["train", str(work / "kc.json"), "--out", str(out), "--workers", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "fold 1" in captured.err  # the progress bar (default) reports on stderr
+    assert "out-of-fold R²" in captured.out
+    predictions = pl.read_csv(out / "predictions.csv")
+    assert predictions.height == 400
 
 
 # -- train -------------------------------------------------------------------------------------
@@ -264,6 +271,16 @@ def test_train_overrides_default_out_and_summary(
     assert str(Path("runs") / runs[0].name) in out
     spec = json.loads((runs[0] / "spec.json").read_text(encoding="utf-8"))
     assert (spec["epochs"], spec["trainer"]["k"], spec["seed"]) == (2, 3, 4)
+
+
+def test_summary_table_for_a_split_run() -> None:
+    from nnforge.cli.train import summary_table
+
+    summary = {"trainer": "split", "k": 1, "oof_r2": 0.5, "oof_mae": 12.0, "n_rows": 10}
+    table = summary_table(summary, Path("runs/x"))
+    assert "validation R²   0.5000" in table
+    assert "fold R²" not in table
+    assert table.endswith("run dir         runs/x")
 
 
 # -- predict -----------------------------------------------------------------------------------

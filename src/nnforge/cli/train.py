@@ -97,22 +97,25 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def summary_table(summary: dict[str, Any], run_dir: Path) -> str:
     """The end-of-training table: out-of-fold R², fold R², best fold, MAE, wall time, run dir."""
-    n = summary.get("k")
-    spread = (
-        f" ± {fmt(summary.get('std_fold_r2'))}" if summary.get("std_fold_r2") is not None else ""
-    )
-    folds = f" ({n} folds)" if n else ""
-    best = summary.get("best_fold")
-    rows = [
-        ("out-of-fold R²", fmt(summary.get("oof_r2"))),
-        ("fold R²", f"{fmt(summary.get('mean_fold_r2'))}{spread}{folds}"),
-        (
-            "best fold R²",
-            f"{fmt(summary.get('best_fold_r2'))}" + (f" (fold {best})" if best is not None else ""),
-        ),
-        ("MAE", fmt(summary.get("oof_mae"), 2)),
+    n, best = summary.get("k"), summary.get("best_fold")
+    if summary.get("trainer") == "split" or n == 1:
+        rows = [
+            ("validation R²", fmt(summary.get("oof_r2"))),
+            ("validation MAE", fmt(summary.get("oof_mae"), 2)),
+        ]
+    else:
+        std = summary.get("std_fold_r2")
+        spread = "" if std is None else f" ± {fmt(std)}"
+        rows = [
+            ("out-of-fold R²", fmt(summary.get("oof_r2"))),
+            ("fold R²", f"{fmt(summary.get('mean_fold_r2'))}{spread} ({n} folds)"),
+            ("best fold R²", f"{fmt(summary.get('best_fold_r2'))} (fold {best})"),
+            ("MAE", fmt(summary.get("oof_mae"), 2)),
+        ]
+    wall = summary.get("wall_seconds")
+    rows += [
         ("rows", fmt(summary.get("n_rows"))),
-        ("wall time", f"{summary.get('wall_seconds', float('nan')):.2f} s"),
+        ("wall time", "-" if wall is None else f"{wall:.2f} s"),
         ("run dir", str(run_dir)),
     ]
     width = max(len(label) for label, _ in rows)
