@@ -25,6 +25,7 @@ __all__ = [
     "data_errors",
     "examples",
     "fmt",
+    "fold_count",
     "format_table",
     "load_run",
     "load_spec",
@@ -57,6 +58,15 @@ def positive_int(text: str) -> int:
         value = 0
     if value < 1:
         msg = f"must be a positive integer. Received: {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def fold_count(text: str) -> int:
+    """``argparse`` type for a number of folds (>= 2)."""
+    value = positive_int(text)
+    if value < 2:
+        msg = f"k-fold needs at least 2 folds. Received: {text!r}"
         raise argparse.ArgumentTypeError(msg)
     return value
 

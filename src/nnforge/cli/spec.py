@@ -15,7 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
-from nnforge.cli._common import CLIError, examples, load_spec
+from nnforge.cli._common import CLIError, examples, fold_count, load_spec, positive_int
 from nnforge.data import (
     AddExtractedMonth,
     AddExtractedTimestamp,
@@ -75,8 +75,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     init.add_argument("data", metavar="DATA", help="CSV, Parquet or Arrow IPC file")
     init.add_argument("--target", metavar="COL", help="the column to predict (marked as output)")
-    init.add_argument("--folds", type=int, default=5, metavar="K", help="k-fold k (default: 5)")
-    init.add_argument("--epochs", type=int, default=100, metavar="N", help="epochs (default: 100)")
+    init.add_argument(
+        "--folds", type=fold_count, default=5, metavar="K", help="k-fold k (default: 5)"
+    )
+    init.add_argument(
+        "--epochs", type=positive_int, default=100, metavar="N", help="epochs (default: 100)"
+    )
     init.set_defaults(func=run_init)
     check = actions.add_parser(
         "check",

@@ -11,6 +11,7 @@ from nnforge.cli._common import (
     data_errors,
     examples,
     fmt,
+    fold_count,
     load_spec,
     positive_int,
     timestamp,
@@ -49,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--epochs", type=positive_int, metavar="N", help="override the epochs")
     parser.add_argument(
-        "--folds", type=positive_int, metavar="K", help="override the trainer with K-fold (K >= 2)"
+        "--folds", type=fold_count, metavar="K", help="override the trainer with K-fold (K >= 2)"
     )
     parser.add_argument("--seed", type=int, metavar="S", help="override the seed")
     parser.add_argument(
@@ -83,9 +84,6 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if args.epochs is not None:
         changes["epochs"] = args.epochs
     if args.folds is not None:
-        if args.folds < 2:
-            msg = f"`--folds` must be at least 2. Received: --folds {args.folds}"
-            raise CLIError(msg, "use 2 or more folds, or a split trainer in the spec")
         changes["trainer"] = KFolds(k=args.folds)
     if args.seed is not None:
         if args.seed < 0:
