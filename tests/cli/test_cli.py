@@ -422,7 +422,7 @@ def test_bad_arguments(capsys: pytest.CaptureFixture[str], work: Path, run_dir: 
         assert exc.value.code == 2
         err = capsys.readouterr().err
         assert "Traceback" not in err
-        assert "invalid" in err
+        assert "error: argument --" in err
 
 
 def test_debug_shows_traceback(work: Path) -> None:
