@@ -1,4 +1,4 @@
-"""Fixtures for the data tests: small synthetic tables, and the King County file when present."""
+"""Shared fixtures: the King County file when present, and an isolated user cache."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def _find_kc() -> Path | None:
     env = os.environ.get("NNFORGE_DATA_DIR")
     candidates = [Path(env) / KC_FILE] if env else []
     # The shared folder next to the repository (what the Makefile/CI point NNFORGE_DATA_DIR at).
-    candidates.append(Path(__file__).resolve().parents[3] / "shared" / "datasets" / KC_FILE)
+    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "datasets" / KC_FILE)
     return next((p for p in candidates if p.is_file()), None)
 
 

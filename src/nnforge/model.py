@@ -215,9 +215,15 @@ class Model(_Spec):
 
     # -- JSON ----------------------------------------------------------------------------------
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict; the dataset part in its compact form (defaults left out)."""
+        data = self.model_dump(mode="json")
+        data["dataset"] = self.dataset.to_dict()
+        return data
+
     def to_json(self) -> str:
         """The spec as indented JSON (what the CLI runs)."""
-        return self.model_dump_json(indent=2, exclude_none=False)
+        return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> Model:

@@ -107,7 +107,8 @@ class _Validator:
         originals = []
         for r, inv in enumerate(d.inverters):
             n = d.n_valid[r]
-            orig = inv(pred[r, :n])
+            with np.errstate(over="ignore", invalid="ignore"):  # a diverged fold gives inf/NaN
+                orig = inv(pred[r, :n])
             originals.append(orig)
             r2[r] = r2_score(d.y_valid_true[r, :n], orig)
             mae[r] = mean_absolute_error(d.y_valid_true[r, :n], orig)

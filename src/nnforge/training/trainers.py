@@ -16,10 +16,12 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_module
+import signal
 import sys
+import threading
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,24 +264,13 @@ class Trainer:
 
     def _run_groups(self, groups: list[ReplicaData], report, cb: Callback) -> list[GroupOutcome]:
         if len(groups) == 1:
-            return [self._run_local(groups[0], report, cb)]
+            stop = threading.Event()
+            with _stop_on_interrupt(stop), threadpool_limits(1):
+                outcome = train_replicas(self.model, groups[0], report=report, should_stop=stop.is_set)
+            for res in outcome.results:
+                cb.on_fold_end(res)
+            return [outcome]
         return _run_in_workers(self.model, groups, report, cb)
-
-    def _run_local(self, group: ReplicaData, report, cb: Callback) -> GroupOutcome:
-        interrupted = False
-
-        def should_stop() -> bool:
-            return interrupted
-
-        try:
-            with threadpool_limits(1):
-                outcome = train_replicas(self.model, group, report=report, should_stop=should_stop)
-        except KeyboardInterrupt:
-            # Re-run nothing: a local interrupt during an epoch ends training right there.
-            raise
-        for res in outcome.results:
-            cb.on_fold_end(res)
-        return outcome
 
     def _evaluate(self, folds, outcomes, history, source, frame, n_inputs, net_seeds):
         model = self.model
@@ -391,13 +382,31 @@ def train(
     return trainer.fit(data, out_dir=out_dir)
 
 
-# -- worker processes --------------------------------------------------------------------------
+# -- interruption and worker processes ---------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _stop_on_interrupt(stop: Any) -> Iterator[None]:
+    """First Ctrl-C sets ``stop`` (training ends after the current epoch, results are kept);
+    a second one interrupts at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
 
 
 def _worker_main(model_json: str, data: ReplicaData, pipelines: list[str], messages, stop) -> None:
     """Train one group in a child process, streaming metrics to the parent."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     try:
         model = Model.from_json(model_json)
@@ -424,6 +433,8 @@ def _run_in_workers(
     ctx = mp.get_context(method)
     messages = ctx.Queue()
     stop = ctx.Event()
+    interrupt = _stop_on_interrupt(stop)
+    interrupt.__enter__()
     procs = []
     for group in groups:
         pipelines = [inv.__self__.to_json() for inv in group.inverters]
@@ -445,9 +456,6 @@ def _run_in_workers(
                     msg = "a training worker process died without a result"
                     raise RuntimeError(msg) from None
                 continue
-            except KeyboardInterrupt:
-                stop.set()
-                continue
             if kind == "epoch":
                 report(payload)
             elif kind == "done":
@@ -459,6 +467,7 @@ def _run_in_workers(
                 msg = f"a training worker failed:\n{payload}"
                 raise RuntimeError(msg)
     finally:
+        interrupt.__exit__(None, None, None)
         for proc in procs:
             proc.join(timeout=10)
             if proc.is_alive():
