@@ -107,7 +107,9 @@ def test_split_trainer_predicts_the_validation_share(frame):
 
 
 def test_early_stopping_restores_the_best_epoch_and_uses_inner_rows(frame):
-    model = make_model(epochs=400, early_stopping=EarlyStopping(patience=3, validation_fraction=0.2))
+    model = make_model(
+        epochs=400, early_stopping=EarlyStopping(patience=3, validation_fraction=0.2)
+    )
     result = _train(model, frame)
     for fold in result.evaluation.folds:
         assert fold.stopped == "early_stopping"
@@ -147,7 +149,10 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_finished(model, frame, tmp_path, wo
 
     out = tmp_path / "run"
     result = _train(
-        model.with_overrides(epochs=200), frame, workers=workers, out_dir=out,
+        model.with_overrides(epochs=200),
+        frame,
+        workers=workers,
+        out_dir=out,
         callbacks=[LambdaCallback(on_epoch_end=interrupt)],
     )
     assert result.summary["interrupted"]

@@ -687,7 +687,10 @@ class Pipeline:
             cyc = steps.Cyclic(period=spec.cyclical.period, start=spec.cyclical.start)
             return [cyc.sin(col).alias(f"{c.name}_sin"), cyc.cos(col).alias(f"{c.name}_cos")]
         scaler = self.scalers_.get(c.name)
-        return [scaler.expr(col).alias(c.name)] if scaler is not None else []
+        if scaler is None:
+            return []
+        scaled = scaler.expr(col)
+        return [(scaled.clip(0.0, 1.0) if spec.clip else scaled).alias(c.name)]
 
     def _check_categories(self, frame: pl.DataFrame, cols: list[_Col]) -> None:
         for c in cols:

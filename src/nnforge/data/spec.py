@@ -256,6 +256,10 @@ class FeatureSpec(_Strict):
     squared: FeatureSpec | None = None
     filter_outliers: bool = False
     scale: ScaleKind | None = None
+    clip: bool = Field(
+        default=False,
+        description="min-max inputs only: clip transformed values to [0, 1], the fitted range",
+    )
     one_hot: OneHotSpec | None = None
     cyclical: CyclicalSpec | None = None
     missing: MissingPolicy = "error"
@@ -715,6 +719,11 @@ Log10 = _Field("log10", True, False, "Log10")
 FilterOutliers = _Field("filter_outliers", True, False, "FilterOutliers")
 Normalized = _Field("scale", "minmax", None, "Normalized")
 Standardized = _Field("scale", "zscore", None, "Standardized")
+Clipped = _Field("clip", True, False, "Clipped")
+Clipped.__doc__ = (
+    "Clip a min-max input to [0, 1] after scaling: rows outside the training range (and their "
+    "squares) cannot push a ReLU network into wild extrapolation."
+)
 AddSquared = _AddFeature("squared", "_squared", "AddSquared")
 AddExtractedMonth = _AddFeature("extract_month", "_month", "AddExtractedMonth")
 AddExtractedTimestamp = _AddFeature("extract_timestamp", "_timestamp", "AddExtractedTimestamp")
@@ -945,6 +954,8 @@ def _node_problems(
                     f"{path}.{field}",
                     "cannot be combined with cyclical (sin/cos are already in [-1, 1])",
                 )
+    if node.clip and (node.scale != "minmax" or node.output):
+        yield f"{path}.clip", "needs scale='minmax' and an input feature (outputs stay exact)"
     if node.missing == "constant" and node.fill_value is None:
         yield f"{path}.fill_value", "required when missing='constant'"
     if node.missing != "constant" and node.fill_value is not None:
