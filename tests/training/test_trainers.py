@@ -10,13 +10,12 @@ import signal
 import numpy as np
 import polars as pl
 import pytest
+from training_problem import make_frame, make_model
 
 from nnforge.exceptions import DivergenceError
 from nnforge.model import EarlyStopping, KFolds, SGDSpec, Split
 from nnforge.nn import Network
 from nnforge.training import LambdaCallback, ProgressBar, Run, train
-
-from training_problem import make_frame, make_model
 
 
 def _train(model, frame, **kwargs):
@@ -116,7 +115,7 @@ def test_early_stopping_restores_the_best_epoch_and_uses_inner_rows(frame):
         assert fold.epochs_run < 400
         assert 0 <= fold.best_epoch < fold.epochs_run
         # monitor rows come out of the training rows, never the held-out fold
-        assert fold.n_monitor == 80 and fold.n_train == 320 and fold.n_valid == 200
+        assert (fold.n_monitor, fold.n_train, fold.n_valid) == (80, 320, 200)
     history = result.evaluation.history_frame()
     for fold in result.evaluation.folds:
         rows = history.filter(pl.col("fold") == fold.fold)

@@ -266,7 +266,9 @@ class Trainer:
         if len(groups) == 1:
             stop = threading.Event()
             with _stop_on_interrupt(stop), threadpool_limits(1):
-                outcome = train_replicas(self.model, groups[0], report=report, should_stop=stop.is_set)
+                outcome = train_replicas(
+                    self.model, groups[0], report=report, should_stop=stop.is_set
+                )
             for res in outcome.results:
                 cb.on_fold_end(res)
             return [outcome]
@@ -402,7 +404,6 @@ def _stop_on_interrupt(stop: Any) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-
 
 
 def _worker_main(model_json: str, data: ReplicaData, pipelines: list[str], messages, stop) -> None:

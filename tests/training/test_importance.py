@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from training_problem import make_frame, make_model
 
 from nnforge.inspection import permutation_importance, permutation_importance_arrays, run_importance
 from nnforge.nn import Dense, Network
 from nnforge.training import train
-
-sys.path.insert(0, str(Path(__file__).parent / "training"))
-from training_problem import make_frame, make_model  # noqa: E402
 
 
 def _linear_net(weights: list[float], replicas: int = 2) -> Network:
