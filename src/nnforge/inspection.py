@@ -155,7 +155,7 @@ def run_importance(
         network,
         xs,
         ys,
-        [p.inverse_transform_outputs for p in run.pipelines],
+        [p.invert_predictions for p in run.pipelines],
         pipeline.input_features_,
         pipeline.feature_groups_,
         n_shuffles=n_shuffles,

@@ -41,9 +41,19 @@ def test_without_clipping_values_extrapolate():
     assert x[0, 0] == pytest.approx(4.0)
 
 
-def test_clip_needs_a_min_max_input():
-    with pytest.raises(SpecError, match=r"features\.y\.clip"):
-        _spec(Clipped)
+def test_clipped_output_clips_predictions_only():
+    spec = _spec(Clipped)
+    train = derive(spec, pl.DataFrame({"x": [0.0, 10.0], "z": [1.0, 3.0], "y": [5.0, 7.0]}))
+    pipe = Pipeline(spec).fit(train)
+    new = derive(spec, pl.DataFrame({"x": [1.0], "z": [2.0], "y": [9.0]}))
+    _, _, y = pipe.to_arrays(pipe.transform(new), dtype="float64")
+    assert y.item() == pytest.approx(2.0)  # the target itself is never clipped
+    assert pipe.inverse_transform_outputs(y).item() == pytest.approx(9.0)
+    preds = pipe.invert_predictions([[-0.5], [0.5], [3.0]])
+    assert preds.ravel().tolist() == pytest.approx([5.0, 6.0, 7.0])
+
+
+def test_clip_needs_min_max():
     frame = pl.DataFrame({"x": [1.0], "y": [1.0]})
     spec = DatasetSpec.from_frame(frame).add_opt_to("y", Out).add_opt(Standardized)
     with pytest.raises(SpecError, match=r"features\.x\.clip"):

@@ -690,7 +690,8 @@ class Pipeline:
         if scaler is None:
             return []
         scaled = scaler.expr(col)
-        return [(scaled.clip(0.0, 1.0) if spec.clip else scaled).alias(c.name)]
+        clip = spec.clip and c.info.role != "output"  # outputs stay exact; see invert_predictions
+        return [(scaled.clip(0.0, 1.0) if clip else scaled).alias(c.name)]
 
     def _check_categories(self, frame: pl.DataFrame, cols: list[_Col]) -> None:
         for c in cols:
@@ -808,6 +809,21 @@ class Pipeline:
         if logged.any():
             out[..., logged] = steps.inverse_log10_array(out[..., logged])
         return out
+
+    def invert_predictions(self, y: Any) -> np.ndarray:
+        """Model predictions in original units; outputs marked ``clip`` are first clipped.
+
+        A clipped min-max output cannot be predicted outside the range of the target seen at
+        fit (``[0, 1]`` in model units), which keeps an over-fitted fold from predicting, say, a
+        billion-dollar house. True values always go through the exact
+        :meth:`inverse_transform_outputs`.
+        """
+        self._check_fitted()
+        clip = np.array([bool(self.spec.features[n].clip) for n in self.output_features_])
+        arr = np.array(y, dtype=np.float64)
+        if clip.any() and arr.ndim and arr.shape[-1] == len(clip):
+            arr[..., clip] = np.clip(arr[..., clip], 0.0, 1.0)
+        return self.inverse_transform_outputs(arr)
 
     def _output_affine(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         scale, offset, logged = [], [], []

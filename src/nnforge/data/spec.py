@@ -258,7 +258,10 @@ class FeatureSpec(_Strict):
     scale: ScaleKind | None = None
     clip: bool = Field(
         default=False,
-        description="min-max inputs only: clip transformed values to [0, 1], the fitted range",
+        description=(
+            "min-max only: inputs are clipped to [0, 1] (the fitted range) when transformed; "
+            "for an output, predictions are clipped to it before they are reverted"
+        ),
     )
     one_hot: OneHotSpec | None = None
     cyclical: CyclicalSpec | None = None
@@ -721,8 +724,9 @@ Normalized = _Field("scale", "minmax", None, "Normalized")
 Standardized = _Field("scale", "zscore", None, "Standardized")
 Clipped = _Field("clip", True, False, "Clipped")
 Clipped.__doc__ = (
-    "Clip a min-max input to [0, 1] after scaling: rows outside the training range (and their "
-    "squares) cannot push a ReLU network into wild extrapolation."
+    "Clip a min-max input to [0, 1] after scaling, so rows outside the training range (and "
+    "their squares) cannot push a ReLU network into wild extrapolation; on an output, clip the "
+    "predictions to the target range seen at fit before reverting them."
 )
 AddSquared = _AddFeature("squared", "_squared", "AddSquared")
 AddExtractedMonth = _AddFeature("extract_month", "_month", "AddExtractedMonth")
@@ -954,8 +958,8 @@ def _node_problems(
                     f"{path}.{field}",
                     "cannot be combined with cyclical (sin/cos are already in [-1, 1])",
                 )
-    if node.clip and (node.scale != "minmax" or node.output):
-        yield f"{path}.clip", "needs scale='minmax' and an input feature (outputs stay exact)"
+    if node.clip and node.scale != "minmax":
+        yield f"{path}.clip", "needs scale='minmax' (the fitted range is [0, 1])"
     if node.missing == "constant" and node.fill_value is None:
         yield f"{path}.fill_value", "required when missing='constant'"
     if node.missing != "constant" and node.fill_value is not None:

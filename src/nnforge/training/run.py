@@ -136,7 +136,7 @@ class Run:
             pipeline = self.pipelines[i]
             _, x, _ = pipeline.to_arrays(pipeline.transform(frame), dtype=self.model.dtype)
             out = self.networks[i].predict(x[None])[0]
-            preds.append(pipeline.inverse_transform_outputs(out.astype(np.float64)))
+            preds.append(pipeline.invert_predictions(out))
         stacked = np.stack(preds)  # (folds, n, outputs)
         mean, std = stacked.mean(axis=0), stacked.std(axis=0)
         columns: dict[str, Any] = {}

@@ -176,7 +176,7 @@ class Trainer:
             y_valid=y_valid,
             y_valid_true=y_true,
             n_valid=n_valid,
-            inverters=[f.pipeline.inverse_transform_outputs for f in folds],
+            inverters=[f.pipeline.invert_predictions for f in folds],
             x_monitor=x_monitor,
             y_monitor=y_monitor,
             n_monitor=n_monitor,
@@ -411,7 +411,7 @@ def _worker_main(model_json: str, data: ReplicaData, pipelines: list[str], messa
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     try:
         model = Model.from_json(model_json)
-        data.inverters = [Pipeline.from_json(p).inverse_transform_outputs for p in pipelines]
+        data.inverters = [Pipeline.from_json(p).invert_predictions for p in pipelines]
         with threadpool_limits(1):
             outcome = train_replicas(
                 model,
