@@ -32,5 +32,20 @@ test: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/python -m pytest -q
 
+# Benchmarks (issue 6). The peers are optional extras installed here, never by `make test`; a peer
+# that cannot be installed is skipped with a message. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (set on
+# some hosts for old OpenBLAS builds) slow a current numpy down: unset for these runs only.
+BENCH_PEERS := torch==2.13.0 scikit-learn psutil
+BENCH_ENV   := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+
+bench: $(STAMP)
+	for peer in $(BENCH_PEERS); do $(BIN)/python -m pip install -q "$$peer" || \
+		echo "bench: could not install $$peer; the benchmark skips what needs it"; done
+	$(BENCH_ENV) $(BIN)/python benchmarks/seed_workload.py $(BENCH_ARGS)
+
+bench-full: $(STAMP)
+	$(BIN)/python -m pip install -q psutil || echo "bench-full: psutil missing, no peak memory"
+	$(BENCH_ENV) $(BIN)/python benchmarks/seed_workload.py --full $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
