@@ -11,7 +11,7 @@ export NNFORGE_DATA_DIR := $(abspath ../shared/datasets)
 endif
 endif
 
-.PHONY: venv demo test lint bench bench-full bench-pipeline clean
+.PHONY: venv demo demo-seed xor test lint bench bench-full bench-pipeline clean
 
 venv: $(STAMP)
 
@@ -21,8 +21,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# The main job: the King County workflow end to end (train 8 folds x 500 epochs, importance,
+# HTML report). The data file is looked up as `nnforge data where` explains.
+RUN ?= runs/king_county
 demo: $(STAMP)
-	$(BIN)/nnforge xor
+	$(BIN)/nnforge train examples/king_county/spec.json --out $(RUN)
+	$(BIN)/nnforge importance $(RUN)
+	$(BIN)/nnforge report $(RUN)
+
+# The seed's final model, option for option, for comparison (`nnforge compare`).
+demo-seed: $(STAMP)
+	$(BIN)/nnforge train examples/king_county/seed_spec.json --out runs/king_county_seed
+
+xor: $(STAMP)
+	$(BIN)/nnforge xor --plot runs/xor.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
