@@ -30,7 +30,7 @@ from nnforge.model import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dataset_spec import king_county_spec  # noqa: E402
+from dataset_spec import king_county_spec
 
 HERE = Path(__file__).resolve().parent
 STEPS_PER_EPOCH = 148  # ceil(18_912 training rows of a fold / batch 128)

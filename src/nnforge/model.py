@@ -101,6 +101,7 @@ class MomentumSpec(_Spec):
     name: Literal["momentum"] = "momentum"
     learning_rate: LearningRate = 0.001
     momentum: float = Field(default=0.9, ge=0, lt=1)
+    nesterov: bool = False
     weight_decay: float = Field(default=0.0, ge=0)
 
 
