@@ -33,7 +33,9 @@ def test_history_decreases_and_surface_shape(ten_seeds):
     a, b, z = xor_surface(ten_seeds.network, resolution=11)
     assert a.shape == b.shape == (11, 11)
     assert z.shape == (10, 11, 11)
-    np.testing.assert_allclose(z[:, 0, 10], ten_seeds.predictions[:, 1, 0], rtol=1e-12)  # (0, 1)
+    # "xy" layout: z[:, j, i] at (a = axis[i], b = axis[j]); the XOR case (0, 1) is i=0, j=10.
+    assert (a[10, 0], b[10, 0]) == (0.0, 1.0)
+    np.testing.assert_allclose(z[:, 10, 0], ten_seeds.predictions[:, 1, 0], rtol=1e-12)
 
 
 def test_decay_and_dropout_options():

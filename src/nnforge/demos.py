@@ -151,14 +151,15 @@ def xor_surface(
     """Evaluate ``network`` on a ``resolution x resolution`` grid over ``[0, 1]^2``.
 
     Returns ``(a, b, z)``: the grid coordinates, each ``(resolution, resolution)``, and the
-    predictions ``z`` of shape ``(R, resolution, resolution)`` (``z[r, i, j]`` at
-    ``(a[i, j], b[i, j])``), ready for ``contourf`` or ``plot_surface``.
+    predictions ``z`` of shape ``(R, resolution, resolution)``, in matplotlib's (and
+    ``np.meshgrid``'s default) ``"xy"`` layout: ``z[r, j, i]`` is at ``(a[j, i], b[j, i])``,
+    ``a`` varies along columns. ``plots.xor_surface(a, b, z[r])`` draws replica ``r``.
     """
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 2:
         msg = f"`resolution` must be an integer >= 2. Received: resolution={resolution!r}"
         raise ValueError(msg)
     axis = np.linspace(0.0, 1.0, resolution)
-    a, b = np.meshgrid(axis, axis, indexing="ij")
+    a, b = np.meshgrid(axis, axis)
     grid = np.column_stack([a.ravel(), b.ravel()])
     z = network.predict(grid)[..., 0].reshape(network.replicas, resolution, resolution)
     return a, b, z

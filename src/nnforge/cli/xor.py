@@ -97,6 +97,5 @@ def _plot_surface(network: Network, path: str) -> Path:
     from nnforge import plots
 
     a, b, z = xor_surface(network, resolution=101)
-    # xor_surface grids with "ij" indexing (z[i, j] at a[i, j], b[i, j]); the plot wants "xy".
-    fig = plots.xor_surface(a[:, 0], b[0, :], z[0].T)
+    fig = plots.xor_surface(a, b, z[0])
     return plots.save_figure(fig, path)
