@@ -129,7 +129,7 @@ class _EarlyStopper:
         self.masks = _replica_masks(net)
 
     def update(self, net: Network, epoch: int, active: np.ndarray) -> np.ndarray:
-        """Record this epoch; return the monitored loss and update ``active`` in place."""
+        """Record this epoch for the ``active`` replicas; return the monitored loss."""
         d = self.data
         pred = net.predict(d.x_monitor, _PREDICT_ROWS)
         loss, _ = _masked_mean_std(net.loss(d.y_monitor, pred), d.n_monitor)
@@ -139,9 +139,11 @@ class _EarlyStopper:
                 self.best_params[self.masks[r]] = net.params[self.masks[r]]
             else:
                 self.wait[r] += 1
-                if self.wait[r] >= self.patience:
-                    active[r] = False
         return loss
+
+    def exhausted(self, r: int) -> bool:
+        """Replica ``r`` has not improved for ``patience`` epochs."""
+        return bool(self.wait[r] >= self.patience)
 
     def restore(self, net: Network, replicas: np.ndarray) -> None:
         """Put back the best epoch's parameters of the given replicas."""
@@ -219,7 +221,7 @@ def train_replicas(
         metrics = validator.measure(net) if validate else None
         if metrics is not None:
             last_metrics = metrics
-        monitor = stopper.update(net, epoch, active.copy()) if stopper else None
+        monitor = stopper.update(net, epoch, active) if stopper else None
         opt = net.optimizers[0]
         lr = float(opt.learning_rate(max(opt.iterations - 1, 0)))
 
@@ -241,7 +243,7 @@ def train_replicas(
                 active[r] = False
                 status[r] = "diverged"
                 messages[r] = f"fold {data.folds[r]}: loss became non-finite at epoch {epoch + 1}"
-            elif stopper is not None and stopper.wait[r] >= stopper.patience:
+            elif stopper is not None and stopper.exhausted(r):
                 active[r] = False
                 status[r] = "early_stopping"
         if not active.any():
