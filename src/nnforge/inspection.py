@@ -18,13 +18,20 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from nnforge._validation import check_scalar
 from nnforge.data import derive
 from nnforge.metrics import r2_score
 from nnforge.nn import Network
+from nnforge.training.run import Run
 
-__all__ = ["permutation_importance", "permutation_importance_arrays", "run_importance"]
+__all__ = [
+    "held_out_arrays",
+    "permutation_importance",
+    "permutation_importance_arrays",
+    "run_importance",
+]
 
 Inverter = Callable[[np.ndarray], np.ndarray]
 
@@ -134,30 +141,36 @@ def permutation_importance(
     return _table(names, group_of, *per_feature), _table(group_names, None, *per_group)
 
 
+def held_out_arrays(run: Run) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each fold's held-out inputs (preprocessed by its own pipeline) and targets (original
+    units), from the run's out-of-fold predictions file."""
+    predictions = run.predictions()
+    frame = derive(run.model.dataset, predictions, cache=False)  # keeps row order
+    folds = predictions["fold"].to_numpy()
+    xs, ys = [], []
+    for i, pipeline in enumerate(run.pipelines):
+        rows = frame.filter(pl.Series(folds == i))
+        _, x, y = pipeline.to_arrays(pipeline.transform(rows), dtype=run.model.dtype)
+        xs.append(x)
+        ys.append(pipeline.inverse_transform_outputs(y))
+    return xs, ys
+
+
 def run_importance(
     run_dir: str | Path, *, n_shuffles: int = 10, seed: int = 0
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Importance for a saved run, each fold's model on its own held-out rows."""
-    from nnforge.training.run import Run
-
     run = Run.load(run_dir)
-    predictions = run.predictions()
-    frame = derive(run.model.dataset, predictions, cache=False)
-    xs, ys = [], []
-    for i, pipeline in enumerate(run.pipelines):
-        rows = frame.filter(pl.col("fold") == i) if "fold" in frame.columns else frame
-        _, x, y = pipeline.to_arrays(pipeline.transform(rows), dtype=run.model.dtype)
-        xs.append(x)
-        ys.append(pipeline.inverse_transform_outputs(y.astype(np.float64)))
-    network = Network.stack(run.networks)
+    xs, ys = held_out_arrays(run)
     pipeline = run.pipelines[0]
-    return permutation_importance(
-        network,
-        xs,
-        ys,
-        [p.invert_predictions for p in run.pipelines],
-        pipeline.input_features_,
-        pipeline.feature_groups_,
-        n_shuffles=n_shuffles,
-        seed=seed,
-    )
+    with threadpool_limits(1):  # small matrices: one BLAS thread is fastest, never oversubscribed
+        return permutation_importance(
+            Network.stack(run.networks),
+            xs,
+            ys,
+            [p.invert_predictions for p in run.pipelines],
+            pipeline.input_features_,
+            pipeline.feature_groups_,
+            n_shuffles=n_shuffles,
+            seed=seed,
+        )

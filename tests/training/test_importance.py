@@ -6,9 +6,14 @@ import numpy as np
 import pytest
 from training_problem import make_frame, make_model
 
-from nnforge.inspection import permutation_importance, permutation_importance_arrays, run_importance
+from nnforge.inspection import (
+    held_out_arrays,
+    permutation_importance,
+    permutation_importance_arrays,
+    run_importance,
+)
 from nnforge.nn import Dense, Network
-from nnforge.training import train
+from nnforge.training import Run, train
 
 
 def _linear_net(weights: list[float], replicas: int = 2) -> Network:
@@ -60,7 +65,12 @@ def test_group_shuffles_columns_together_and_relative_sums_to_100():
 
 def test_run_importance_ranks_informative_first_and_noise_last(tmp_path):
     model = make_model(epochs=40)
-    train(model, make_frame(900), out_dir=tmp_path / "run", workers=1, progress=False)
+    frame = make_frame(900)
+    train(model, frame, out_dir=tmp_path / "run", workers=1, progress=False)
+    # each fold is scored on its own held-out rows only, in original units
+    xs, ys = held_out_arrays(Run.load(tmp_path / "run"))
+    assert [len(x) for x in xs] == [300, 300, 300]
+    assert sorted(np.concatenate(ys).ravel()) == pytest.approx(sorted(frame["price"]))
     features, groups = run_importance(tmp_path / "run", n_shuffles=3)
     assert features["feature"][0] == "x1"
     assert features["feature"][-1] == "noise"
