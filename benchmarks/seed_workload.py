@@ -861,6 +861,7 @@ def full(args: argparse.Namespace) -> dict[str, Any]:
     epochs = args.epochs or 500
     info = machine_info()
     result: dict[str, Any] = {"mode": "full", "machine": info, "data": str(path)}
+    result["load_before"] = os.getloadavg()[0]  # other work on the 2 cores skews every figure
     with tempfile.TemporaryDirectory(prefix="nnforge-full-") as tmp:
         spec_file, out_dir = Path(tmp) / "model.json", Path(tmp) / "run"
         # the seed's final run: outlier filtering off ("to have better accuracy", report 2.j)
@@ -904,8 +905,8 @@ def time_importance(run_dir: Path) -> dict[str, Any]:
     """``nnforge.inspection.run_importance``: 34 features x 10 shuffles, all held-out rows."""
     from nnforge.inspection import run_importance
 
-    start = time.perf_counter()
-    features, groups = run_importance(run_dir, n_shuffles=10)
+    start, load = time.perf_counter(), os.getloadavg()[0]
+    features, groups = run_importance(run_dir, n_shuffles=10)  # BLAS threads as a user gets them
     wall = time.perf_counter() - start
     print(
         f"  permutation importance: {wall:.2f} s (target < 10) for {features.height} features "
@@ -914,6 +915,7 @@ def time_importance(run_dir: Path) -> dict[str, Any]:
     )
     return {
         "wall_s": wall,
+        "load_before": load,
         "n_features": features.height,
         "n_groups": groups.height,
         "n_shuffles": 10,
