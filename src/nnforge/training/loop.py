@@ -197,57 +197,65 @@ def train_replicas(
     replica_index = np.arange(R)[:, None]
     last_metrics: tuple[np.ndarray, ...] | None = None
 
-    for epoch in range(model.epochs):
-        if should_stop():
+    # Overflow is not an error here: a diverging fold is detected from its loss, stopped and
+    # reported by name ("loss became non-finite"), instead of a wall of RuntimeWarnings.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(model.epochs):
+            if should_stop():
+                for r in np.flatnonzero(active):
+                    status[r] = "interrupted"
+                break
+            order = np.stack(
+                [
+                    _padded_order(rng, int(n), n_max)
+                    for rng, n in zip(rngs, data.n_train, strict=True)
+                ]
+            )
+            loss_sum = np.zeros(R)
+            for start in range(0, n_max, batch):
+                rows = order[:, start : start + batch]
+                losses = net.train_step(
+                    data.x_train[replica_index, rows], data.y_train[replica_index, rows]
+                )
+                loss_sum += losses * rows.shape[1]
+            train_loss = loss_sum / n_max
+
+            last_epoch = epoch == model.epochs - 1
+            validate = last_epoch or (
+                model.validate_every > 0 and (epoch + 1) % model.validate_every == 0
+            )
+            metrics = validator.measure(net) if validate else None
+            if metrics is not None:
+                last_metrics = metrics
+            monitor = stopper.update(net, epoch, active) if stopper else None
+            opt = net.optimizers[0]
+            lr = float(opt.learning_rate(max(opt.iterations - 1, 0)))
+
             for r in np.flatnonzero(active):
-                status[r] = "interrupted"
-            break
-        order = np.stack(
-            [_padded_order(rng, int(n), n_max) for rng, n in zip(rngs, data.n_train, strict=True)]
-        )
-        loss_sum = np.zeros(R)
-        for start in range(0, n_max, batch):
-            rows = order[:, start : start + batch]
-            losses = net.train_step(
-                data.x_train[replica_index, rows], data.y_train[replica_index, rows]
-            )
-            loss_sum += losses * rows.shape[1]
-        train_loss = loss_sum / n_max
-
-        last_epoch = epoch == model.epochs - 1
-        validate = last_epoch or (
-            model.validate_every > 0 and (epoch + 1) % model.validate_every == 0
-        )
-        metrics = validator.measure(net) if validate else None
-        if metrics is not None:
-            last_metrics = metrics
-        monitor = stopper.update(net, epoch, active) if stopper else None
-        opt = net.optimizers[0]
-        lr = float(opt.learning_rate(max(opt.iterations - 1, 0)))
-
-        for r in np.flatnonzero(active):
-            epochs_run[r] = epoch + 1
-            m = EpochMetrics(
-                fold=data.folds[r],
-                epoch=epoch,
-                train_loss=float(train_loss[r]),
-                val_loss=None if metrics is None else float(metrics[0][r]),
-                val_loss_std=None if metrics is None else float(metrics[1][r]),
-                r2=None if metrics is None else float(metrics[2][r]),
-                mae=None if metrics is None else float(metrics[3][r]),
-                lr=lr,
-                monitor_loss=None if monitor is None else float(monitor[r]),
-            )
-            report(m)
-            if not math.isfinite(m.train_loss):
-                active[r] = False
-                status[r] = "diverged"
-                messages[r] = f"fold {data.folds[r]}: loss became non-finite at epoch {epoch + 1}"
-            elif stopper is not None and stopper.exhausted(r):
-                active[r] = False
-                status[r] = "early_stopping"
-        if not active.any():
-            break
+                epochs_run[r] = epoch + 1
+                m = EpochMetrics(
+                    fold=data.folds[r],
+                    epoch=epoch,
+                    train_loss=float(train_loss[r]),
+                    val_loss=None if metrics is None else float(metrics[0][r]),
+                    val_loss_std=None if metrics is None else float(metrics[1][r]),
+                    r2=None if metrics is None else float(metrics[2][r]),
+                    mae=None if metrics is None else float(metrics[3][r]),
+                    lr=lr,
+                    monitor_loss=None if monitor is None else float(monitor[r]),
+                )
+                report(m)
+                if not math.isfinite(m.train_loss):
+                    active[r] = False
+                    status[r] = "diverged"
+                    messages[r] = (
+                        f"fold {data.folds[r]}: loss became non-finite at epoch {epoch + 1}"
+                    )
+                elif stopper is not None and stopper.exhausted(r):
+                    active[r] = False
+                    status[r] = "early_stopping"
+            if not active.any():
+                break
 
     if stopper is not None:
         stopper.restore(net, np.arange(R))
