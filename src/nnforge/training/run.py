@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from nnforge._io import atomic_path, atomic_write_text
 from nnforge.data import Pipeline, derive, read_table
@@ -135,7 +136,8 @@ class Run:
         for i in folds:
             pipeline = self.pipelines[i]
             _, x, _ = pipeline.to_arrays(pipeline.transform(frame), dtype=self.model.dtype)
-            out = self.networks[i].predict(x[None])[0]
+            with threadpool_limits(1):  # small matrices: more BLAS threads only slow them down
+                out = self.networks[i].predict(x[None])[0]
             preds.append(pipeline.invert_predictions(out))
         stacked = np.stack(preds)  # (folds, n, outputs)
         mean, std = stacked.mean(axis=0), stacked.std(axis=0)
