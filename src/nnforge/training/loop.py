@@ -27,7 +27,7 @@ __all__ = ["GroupOutcome", "ReplicaData", "build_network", "train_replicas"]
 
 Inverter = Callable[[np.ndarray], np.ndarray]
 # Fixed inference chunk: results must not depend on how folds are grouped over workers.
-_PREDICT_ROWS = 2048
+_PREDICT_ROWS = 512
 
 
 @dataclass

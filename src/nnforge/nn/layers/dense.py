@@ -93,6 +93,7 @@ class Dense:
         self.kernel_grad: np.ndarray | None = None
         self.bias_grad: np.ndarray | None = None
         self._buffers: dict[int, _Buffers] = {}
+        self._inference: dict[int, np.ndarray] = {}
         self._kernel_t: np.ndarray | None = None
         # Cached by a training forward for backward: its (dropped) input, output, activation
         # actually applied (linear when the loss takes logits) and dropout mask.
@@ -112,6 +113,7 @@ class Dense:
         self.kernel_grad, self.bias_grad = kernel_grad, bias_grad
         self._kernel_t = np.empty(kernel.transpose(0, 2, 1).shape, kernel.dtype)  # scratch W^T
         self._buffers = {}
+        self._inference = {}
 
     def initialize(self, replica: int, rng: np.random.Generator) -> None:
         """Draw replica ``replica``'s kernel then bias from ``rng`` (that replica's generator)."""
@@ -134,12 +136,13 @@ class Dense:
 
         ``training`` turns dropout on (masks from ``rngs``, one generator per replica, unless a
         fixed ``dropout_mask`` of shape (R, B, n_in) is given) and caches what ``backward``
-        needs. ``logits=True`` skips the activation (the loss fuses it).
+        needs. ``logits=True`` skips the activation (the loss fuses it). The result is a buffer
+        reused by the next call with as many rows: copy it to keep it.
         """
         kernel, bias = self._require_built()
         act = _LINEAR if logits else self.activation
-        if not training:
-            z = np.matmul(x, kernel)
+        if not training:  # into a reused buffer: Network.predict copies each chunk out
+            z = np.matmul(x, kernel, out=self._inference_buffer(x.shape[-2]))
             z += bias
             return act.forward(z, out=z)
         buf = self._buffers_for(x.shape[1])
@@ -189,6 +192,16 @@ class Dense:
         np.greater_equal(mask, self.dropout, out=buf.keep)
         np.multiply(buf.keep, 1.0 / (1.0 - self.dropout), out=mask)
         return mask  # type: ignore[return-value]
+
+    def _inference_buffer(self, rows: int) -> np.ndarray:
+        buf = self._inference.get(rows)
+        if buf is None:
+            if len(self._inference) >= 2:  # predict sees its chunk size and one remainder
+                self._inference.clear()
+            kernel, _ = self._require_built()
+            buf = np.empty((kernel.shape[0], rows, self.units), kernel.dtype)
+            self._inference[rows] = buf
+        return buf
 
     def _buffers_for(self, batch: int) -> _Buffers:
         buf = self._buffers.get(batch)
