@@ -36,7 +36,7 @@ def test_shipped_specs_match_the_builder(kc_path):
     seed = json.loads((EXAMPLES / "seed_spec.json").read_text())
     assert seed["optimizer"] == {
         "name": "momentum",
-        "learning_rate": 0.001,
+        "learning_rate": 0.128,
         "momentum": 0.9,
         "weight_decay": 0.0,
         "nesterov": False,
