@@ -59,5 +59,8 @@ bench-full: $(STAMP)
 	$(BIN)/python -m pip install -q psutil || echo "bench-full: psutil missing, no peak memory"
 	$(BENCH_ENV) $(BIN)/python benchmarks/seed_workload.py --full $(BENCH_ARGS)
 
+bench-pipeline: $(STAMP)
+	$(BIN)/python benchmarks/pipeline_bench.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache
