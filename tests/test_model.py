@@ -71,8 +71,8 @@ def test_split_trainer_and_defaults_round_trip():
         (("layers", 1, "units"), -3, "layers[1].units"),
         (("layers", 0, "units"), "outputs+1", "layers[0].units"),
         (("layers", 0, "activation"), "gelu", "layers[0].activation"),
-        (("optimizer", "beta_1"), 1.5, "optimizer.adam.beta_1"),
-        (("trainer", "k"), 1, "trainer.kfolds.k"),
+        (("optimizer", "beta_1"), 1.5, "optimizer.beta_1"),
+        (("trainer", "k"), 1, "trainer.k"),
         (("batch_size",), 0, "batch_size"),
     ],
 )

@@ -6,10 +6,12 @@ Messages follow one format: the parameter in backticks, what was expected, then
 
 from __future__ import annotations
 
+from collections.abc import Set
 from numbers import Real
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from nnforge.exceptions import NotFittedError
 
@@ -19,6 +21,7 @@ __all__ = [
     "check_dtype",
     "check_is_fitted",
     "check_scalar",
+    "format_validation_error",
 ]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -77,8 +80,7 @@ def check_array(x: Any, name: str, *, ndim: int | None = None, dtype: Any = None
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0].tolist()
         msg = (
-            f"`{name}` contains NaN or infinity, first at index {bad}. "
-            f"Received: {arr[tuple(bad)]}"
+            f"`{name}` contains NaN or infinity, first at index {bad}. Received: {arr[tuple(bad)]}"
         )
         raise ValueError(msg)
     return arr
@@ -101,3 +103,26 @@ def check_is_fitted(obj: Any, attribute: str) -> None:
             "Call 'fit' with appropriate arguments before using it."
         )
         raise NotFittedError(msg)
+
+
+def format_validation_error(
+    exc: ValidationError, what: str, *, tags: Set[str] = frozenset()
+) -> str:
+    """Render a pydantic error as ``invalid <what>:`` then one ``json.path: message`` per line.
+
+    ``tags`` are the discriminator values of tagged unions (``"adam"``, ``"equal"``...): pydantic
+    puts them in the error location, but they are not part of the JSON path a user edits.
+    """
+    lines = []
+    for err in exc.errors():
+        path = ""
+        for part in err["loc"]:
+            if isinstance(part, int):
+                path += f"[{part}]"
+            elif part not in tags:
+                path += f".{part}" if path else str(part)
+        message = err["msg"].removeprefix("Value error, ")
+        if "input" in err and err["type"] not in ("value_error", "missing"):
+            message += f". Received: {err['input']!r}"
+        lines.append(f"{path}: {message}" if path else message)
+    return f"invalid {what}:\n  " + "\n  ".join(lines)

@@ -25,7 +25,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nnforge._io import atomic_write_text
+from nnforge._validation import format_validation_error
 from nnforge.data import DatasetSpec
+from nnforge.data.spec import UNION_TAGS
 from nnforge.exceptions import SpecError
 from nnforge.nn import Dense, Network
 
@@ -40,7 +42,6 @@ __all__ = [
     "PiecewiseConstantSpec",
     "SGDSpec",
     "Split",
-    "format_validation_error",
 ]
 
 
@@ -194,6 +195,18 @@ class EarlyStopping(_Spec):
     validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
 
 
+# Discriminator values of every tagged union in a model spec (left out of error paths).
+_TAGS = UNION_TAGS | {
+    "inverse_time_decay",
+    "piecewise_constant",
+    "sgd",
+    "momentum",
+    "adam",
+    "kfolds",
+    "split",
+}
+
+
 # -- the model ---------------------------------------------------------------------------------
 
 
@@ -232,7 +245,7 @@ class Model(_Spec):
         try:
             return cls.model_validate_json(text)
         except ValidationError as exc:
-            raise SpecError(format_validation_error(exc, source)) from None
+            raise SpecError(format_validation_error(exc, f"spec {source}", tags=_TAGS)) from None
 
     def to_json_file(self, path: str | Path) -> Path:
         """Write the spec atomically (temporary name, then rename)."""
@@ -285,16 +298,3 @@ class Model(_Spec):
             dtype=self.dtype,
             seed=seeds,
         )
-
-
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    """One line per problem, each naming its JSON path, e.g. ``layers[2].units``."""
-    lines = [f"invalid spec in {source}:"]
-    for error in exc.errors():
-        path = ""
-        for part in error["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        value = error.get("input")
-        shown = "" if isinstance(value, dict | list) else f" Received: {value!r}"
-        lines.append(f"  {path or '<root>'}: {error['msg']}.{shown}")
-    return "\n".join(lines)

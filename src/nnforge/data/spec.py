@@ -40,6 +40,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from nnforge._io import atomic_write_text
+from nnforge._validation import format_validation_error
 from nnforge.data.io import read_table
 from nnforge.exceptions import SpecError
 
@@ -372,7 +373,8 @@ class DatasetSpec(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise SpecError(format_validation_error(exc, "dataset spec")) from None
+            msg = format_validation_error(exc, "dataset spec", tags=UNION_TAGS)
+            raise SpecError(msg) from None
 
     @classmethod
     def from_json(cls, text: str) -> DatasetSpec:
@@ -841,26 +843,8 @@ def _describe(node: FeatureSpec) -> str:
     return ", ".join(parts)
 
 
-def format_validation_error(exc: ValidationError, what: str) -> str:
-    """Render a pydantic error as ``what`` followed by one ``json.path: message`` per line."""
-    lines = []
-    for err in exc.errors():
-        path = ""
-        for part in err["loc"]:
-            if isinstance(part, int):
-                path += f"[{part}]"
-            elif part in _SELECTOR_TAGS:
-                continue  # discriminated-union tags are not part of the JSON path
-            else:
-                path += f".{part}" if path else str(part)
-        message = err["msg"].removeprefix("Value error, ")
-        if "input" in err and err["type"] not in ("value_error", "missing"):
-            message += f". Received: {err['input']!r}"
-        lines.append(f"{path}: {message}" if path else message)
-    return f"invalid {what}:\n  " + "\n  ".join(lines)
-
-
-_SELECTOR_TAGS = frozenset(
+# Discriminator values of the spec's tagged unions (left out of error paths).
+UNION_TAGS = frozenset(
     [
         *("equal", "less_than", "greater_than", "in_range", "is_missing"),
         *("replace_with", "replace_with_feature"),
