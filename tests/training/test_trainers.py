@@ -122,10 +122,11 @@ def test_early_stopping_restores_the_best_epoch_and_uses_inner_rows(frame):
         assert rows["monitor_loss"].arg_min() == fold.best_epoch
 
 
-def test_divergence_names_fold_and_epoch(frame):
+def test_divergence_names_fold_and_epoch_and_writes_nothing(frame, tmp_path):
     model = make_model(optimizer=SGDSpec(learning_rate=1e6), epochs=5)
     with pytest.raises(DivergenceError, match=r"fold \d: loss became non-finite at epoch \d"):
-        _train(model, frame)
+        _train(model, frame, out_dir=tmp_path / "run")
+    assert list(tmp_path.iterdir()) == []  # no run directory, no staging folder
 
 
 def test_callbacks_and_plain_progress_lines(model, frame):

@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue as queue_module
+import shutil
 import signal
 import sys
 import threading
@@ -38,6 +39,7 @@ from nnforge.nn import Network
 from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
 from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
 from nnforge.training.loop import GroupOutcome, ReplicaData, build_network, train_replicas
+from nnforge.training.run import save_run, staging_dir
 
 __all__ = ["FoldData", "KFoldTrainer", "RunResult", "SplitTrainer", "Trainer", "train"]
 
@@ -189,9 +191,11 @@ class Trainer:
     def fit(
         self, data: pl.DataFrame | str | Path, *, out_dir: str | Path | None = None
     ) -> RunResult:
-        """Preprocess, train every fold, evaluate, and (if ``out_dir``) write the run directory."""
-        from nnforge.training.run import save_run  # run imports trainers' result types
+        """Preprocess, train every fold, evaluate, and (if ``out_dir``) write the run directory.
 
+        The run directory appears only once complete: nothing is left behind when training
+        fails, and a run whose folds all diverged raises :class:`DivergenceError` instead.
+        """
         start = time.perf_counter()
         model = self.model
         source = data if isinstance(data, pl.DataFrame) else read_table(data)
@@ -225,36 +229,35 @@ class Trainer:
         callbacks = list(self.callbacks)
         if self.progress:
             callbacks.append(ProgressBar())
-        staging = None
-        if out_dir is not None:
-            from nnforge.training.run import staging_dir
+        staging = None if out_dir is None else staging_dir(Path(out_dir))
+        try:
+            if staging is not None:
+                callbacks.append(EpochLogger(staging / "log.txt"))
+            cb = CallbackList(callbacks)
+            cb.on_train_begin(TrainInfo(k, model.epochs, frame.height, n_inputs, workers))
+            history: list[EpochMetrics] = []
 
-            staging = staging_dir(Path(out_dir))
-            callbacks.append(EpochLogger(staging / "log.txt"))
-        cb = CallbackList(callbacks)
-        cb.on_train_begin(TrainInfo(k, model.epochs, frame.height, n_inputs, workers))
+            def report(m: EpochMetrics) -> None:
+                history.append(m)
+                cb.on_epoch_end(m)
 
-        history: list[EpochMetrics] = []
-
-        def report(m: EpochMetrics) -> None:
-            history.append(m)
-            cb.on_epoch_end(m)
-
-        outcomes = self._run_groups(group_data, report, cb)
-        evaluation, networks, predictions, best = self._evaluate(
-            folds, outcomes, history, source, frame, n_inputs, net_seeds
-        )
-        evaluation.summary["wall_seconds"] = round(time.perf_counter() - start, 3)
-        evaluation.summary["workers"] = workers
-        cb.on_train_end(evaluation)
-        result = RunResult(
-            model, evaluation, [f.pipeline for f in folds], networks, predictions, best
-        )
-        if out_dir is not None:
-            save_run(result, Path(out_dir), staging=staging)
-        failed = [f for f in evaluation.folds if f.stopped == "diverged"]
-        if len(failed) == len(evaluation.folds):
-            raise DivergenceError("; ".join(f.message or "" for f in failed))
+            outcomes = self._run_groups(group_data, report, cb)
+            evaluation, networks, predictions, best = self._evaluate(
+                folds, outcomes, history, source, frame, n_inputs, net_seeds
+            )
+            evaluation.summary["wall_seconds"] = round(time.perf_counter() - start, 3)
+            evaluation.summary["workers"] = workers
+            cb.on_train_end(evaluation)
+            if all(f.stopped == "diverged" for f in evaluation.folds):
+                raise DivergenceError("; ".join(f.message or "" for f in evaluation.folds))
+            result = RunResult(
+                model, evaluation, [f.pipeline for f in folds], networks, predictions, best
+            )
+            if staging is not None:
+                save_run(result, Path(out_dir), staging=staging)
+        finally:
+            if staging is not None and staging.exists():  # only when something failed
+                shutil.rmtree(staging, ignore_errors=True)
         return result
 
     def _workers(self, k: int) -> int:
