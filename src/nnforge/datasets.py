@@ -88,12 +88,12 @@ def king_county_path(path: str | Path | None = None) -> Path:
     for _, candidate in tried:
         if candidate.is_file():
             return candidate
-    lines = "\n".join(f"  - {label}: {p}" for label, p in tried)
+    looked = "; ".join(f"{label} {p}" for label, p in tried)
     msg = (
-        f"King County data file `{KING_COUNTY_FILE}` not found. Looked at:\n{lines}\n"
-        f"Download it from {KING_COUNTY_SOURCE} and put it in one of these places (or set "
-        f"{DATA_DIR_ENV} to its folder), or run `nnforge data fetch king-county --url URL` to "
-        f"download it into {default_dest_dir()} with a SHA-256 check"
+        f"King County data file `{KING_COUNTY_FILE}` not found (looked at: {looked}). "
+        f"Download it from {KING_COUNTY_SOURCE} into one of these places or set "
+        f"{DATA_DIR_ENV} to its folder, or run `nnforge data fetch king-county --url URL` "
+        f"(into {default_dest_dir()}, SHA-256 checked)"
     )
     raise DataFileNotFoundError(msg)
 
