@@ -199,7 +199,8 @@ class Trainer:
         start = time.perf_counter()
         model = self.model
         source = data if isinstance(data, pl.DataFrame) else read_table(data)
-        frame = derive(model.dataset, source, cache=self.cache)
+        # From a path, derive() reuses its on-disk cache (key: spec + file content).
+        frame = derive(model.dataset, data, cache=self.cache)
         seeds = np.random.SeedSequence(model.seed).spawn(4)
         split_rng = np.random.default_rng(seeds[0])
         valid_sets = self.split_rows(frame.height, split_rng)
