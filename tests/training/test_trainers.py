@@ -181,3 +181,20 @@ def test_run_predicts_new_rows_with_the_fold_ensemble(model, frame, tmp_path):
 def test_k_larger_than_rows_is_rejected(frame):
     with pytest.raises(ValueError, match="folds need at least"):
         _train(make_model(trainer=KFolds(k=5)), frame.head(3))
+
+
+@pytest.mark.parametrize("interrupt_at", [None, 9])
+def test_saved_fold_models_reproduce_the_out_of_fold_predictions(frame, tmp_path, interrupt_at):
+    def interrupt(m):
+        if interrupt_at is not None and m.epoch == interrupt_at and m.fold == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    model = make_model(epochs=40, validate_every=7)
+    out = tmp_path / "run"
+    _train(model, frame, out_dir=out, callbacks=[LambdaCallback(on_epoch_end=interrupt)])
+    run = Run.load(out)
+    oof = run.predictions()
+    for fold in range(3):
+        rows = oof.filter(pl.col("fold") == fold)
+        again = run.predict(rows.drop("price_pred", "fold", "row"), fold=fold)
+        np.testing.assert_allclose(again["price_pred"], rows["price_pred"], rtol=1e-5)

@@ -196,6 +196,8 @@ def train_replicas(
     epochs_run = np.zeros(R, dtype=int)
     replica_index = np.arange(R)[:, None]
     last_metrics: tuple[np.ndarray, ...] | None = None
+    last_metrics_epoch = -1
+    epoch = -1
 
     # Overflow is not an error here: a diverging fold is detected from its loss, stopped and
     # reported by name ("loss became non-finite"), instead of a wall of RuntimeWarnings.
@@ -204,6 +206,7 @@ def train_replicas(
             if should_stop():
                 for r in np.flatnonzero(active):
                     status[r] = "interrupted"
+                epoch -= 1  # the last epoch that ran
                 break
             order = np.stack(
                 [
@@ -226,7 +229,7 @@ def train_replicas(
             )
             metrics = validator.measure(net) if validate else None
             if metrics is not None:
-                last_metrics = metrics
+                last_metrics, last_metrics_epoch = metrics, epoch
             monitor = stopper.update(net, epoch, active) if stopper else None
             opt = net.optimizers[0]
             lr = float(opt.learning_rate(max(opt.iterations - 1, 0)))
@@ -259,9 +262,10 @@ def train_replicas(
 
     if stopper is not None:
         stopper.restore(net, np.arange(R))
-    final = (
-        validator.measure(net) if (stopper is not None or last_metrics is None) else last_metrics
-    )
+    # The held-out predictions must come from the parameters that are kept: measure again
+    # unless the last epoch run was just measured (and no best epoch was restored).
+    fresh = stopper is None and last_metrics is not None and last_metrics_epoch == epoch
+    final = last_metrics if fresh else validator.measure(net)
     results = []
     for r in range(R):
         results.append(
