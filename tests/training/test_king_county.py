@@ -68,3 +68,32 @@ def test_short_king_county_run_predicts_dollars(kc_sample, tmp_path):
     predicted = Run.load(out).predict(new)
     assert predicted["price_pred"].is_between(50_000, 10_000_000).all()
     assert (predicted["price_pred_std"] >= 0).all()
+
+
+def test_report_of_a_real_run_has_every_section_and_embedded_pngs(kc_sample, tmp_path):
+    import base64
+    import re
+
+    from nnforge.inspection import run_importance
+    from nnforge.report import SECTIONS, write_report
+
+    model = Model.from_json_file(EXAMPLES / "spec.json").with_overrides(
+        epochs=3, trainer=KFolds(k=2)
+    )
+    out = tmp_path / "run"
+    train(model, kc_sample, out_dir=out, workers=1, progress=False)
+    features, groups = run_importance(out, n_shuffles=2)
+    features.write_csv(out / "importance.csv")
+    groups.write_csv(out / "importance_groups.csv")
+    html = write_report(out).read_text()
+    found = re.findall(r'<section id="(\w+)"><h2>.*?</h2>(.*?)</section>', html, re.S)
+    sections = dict(found)
+    assert set(sections) == set(SECTIONS)
+    for key, body in sections.items():
+        assert 'class="note">Not available' not in body, key  # real data fills every section
+    images = re.findall(r'<img[^>]+src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) >= 8
+    for data in images:
+        assert base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<img" in sections["boxplots"]
+    assert "<img" in sections["map"]
