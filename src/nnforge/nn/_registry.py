@@ -7,11 +7,34 @@ lists the valid names when it does not know one.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-__all__ = ["resolve"]
+__all__ = ["Configurable", "resolve"]
 
 T = TypeVar("T")
+
+
+class Configurable:
+    """Base of registry entries: a ``name``, a JSON-able config, and value semantics from it.
+
+    Two objects are equal when they are of the same class with the same config; the repr lists
+    the config's arguments (``InverseTimeDecay(initial_learning_rate=0.1, ...)``).
+    """
+
+    name: ClassVar[str] = ""
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(repr(self))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
 
 
 def resolve(identifier: Any, registry: dict[str, type[T]], base: type[T], kind: str) -> T:

@@ -16,11 +16,11 @@ fused, numerically stable gradient (see :mod:`nnforge.nn.losses`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
-from nnforge.nn._registry import resolve
+from nnforge.nn._registry import Configurable, resolve
 
 __all__ = ["Activation", "Linear", "ReLU", "Sigmoid", "Softmax", "Tanh", "get"]
 
@@ -42,14 +42,12 @@ def _zeros(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | float:
     return arr
 
 
-class Activation:
+class Activation(Configurable):
     """Base class: ``forward(z)`` returns ``a``; ``backward(a, grad)`` returns ``dL/dz``.
 
     Subclasses set ``name`` and implement both methods; ``out`` may alias the input for an
     in-place update.
     """
-
-    name: ClassVar[str] = ""
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -61,18 +59,6 @@ class Activation:
 
     def __call__(self, z: np.ndarray) -> np.ndarray:
         return self.forward(z)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 class Linear(Activation):

@@ -9,12 +9,12 @@ to rounding).
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from nnforge._validation import check_scalar
-from nnforge.nn._registry import resolve
+from nnforge.nn._registry import Configurable, resolve
 
 __all__ = [
     "GlorotUniform",
@@ -35,10 +35,8 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[0], shape[1]
 
 
-class Initializer:
+class Initializer(Configurable):
     """Base class: ``init(shape, rng, dtype)`` returns a new array of that shape."""
-
-    name: ClassVar[str] = ""
 
     def __call__(
         self, shape: tuple[int, ...], rng: np.random.Generator, dtype: Any = np.float32
@@ -47,19 +45,6 @@ class Initializer:
 
     def _draw(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(repr(self))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
-        return f"{type(self).__name__}({args})"
 
 
 class Zeros(Initializer):

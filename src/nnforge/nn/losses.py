@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nnforge.nn._registry import resolve
+from nnforge.nn._registry import Configurable, resolve
 
 __all__ = [
     "BinaryCrossentropy",
@@ -36,14 +36,13 @@ __all__ = [
 EPSILON = 1e-7
 
 
-class Loss:
+class Loss(Configurable):
     """Base class: ``loss(y_true, y_pred)`` per sample and ``gradient(y_true, y_pred)``.
 
     Subclasses implement ``__call__`` and ``gradient``; a loss that fuses with its natural output
     activation sets ``fused_activation`` and implements ``from_logits``.
     """
 
-    name: ClassVar[str] = ""
     fused_activation: ClassVar[str | None] = None
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
@@ -57,18 +56,6 @@ class Loss:
         """Per-sample loss and its gradient with respect to the logits (fused losses only)."""
         msg = f"the {self.name} loss has no fused activation; use `__call__` and `gradient`"
         raise NotImplementedError(msg)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other)
-
-    def __hash__(self) -> int:
-        return hash(type(self))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 class MeanSquaredError(Loss):

@@ -8,34 +8,19 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from nnforge._validation import check_scalar
-from nnforge.nn._registry import resolve
+from nnforge.nn._registry import Configurable, resolve
 
 __all__ = ["Constant", "InverseTimeDecay", "PiecewiseConstant", "Schedule", "get"]
 
 
-class Schedule:
+class Schedule(Configurable):
     """Base class: ``schedule(step) -> learning rate``."""
-
-    name: ClassVar[str] = ""
 
     def __call__(self, step: int) -> float:
         raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return {"name": self.name}
-
-    def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.get_config() == other.get_config()  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(repr(self))
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
-        return f"{type(self).__name__}({args})"
 
 
 class Constant(Schedule):
