@@ -178,8 +178,11 @@ def _preprocessed(
         after = pipe.transform(rows)
     except Exception as exc:  # the pipeline API is optional here: degrade to a note
         return f"the stored pipeline could not be applied ({type(exc).__name__}: {exc})."
-    before = predictions.select([*_input_columns(predictions, target), target])
-    return before, after
+    # Only what the model sees: the file's columns that are model inputs (raw, before log10 and
+    # scaling) against every model input after the pipeline (squares and extractions too).
+    model_columns = [*pipe.input_features_, *pipe.output_features_]
+    before = predictions.select([c for c in model_columns if c in predictions.columns])
+    return before, after.select([c for c in model_columns if c in after.columns])
 
 
 # --------------------------------------------------------------------------------------------
