@@ -144,7 +144,7 @@ def _rank_features(
         key = "group" if "group" in importance.columns else "feature"
         ranked = [str(g) for g in importance.get_column(key).to_list()]
         ordered = [c for c in dict.fromkeys(ranked) if c in columns]
-        return ordered + [c for c in columns if c not in ordered]
+        return ordered or columns  # model inputs only, not file columns the model never saw
     y = predictions.get_column(target).cast(pl.Float64).to_numpy()
 
     def strength(column: str) -> float:
