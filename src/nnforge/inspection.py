@@ -13,7 +13,7 @@ not hurt (importance <= 0) get 0 %.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ from nnforge._validation import check_scalar
 from nnforge.data import derive
 from nnforge.metrics import r2_score
 from nnforge.nn import Network
+from nnforge.training.loop import Inverter
 from nnforge.training.run import Run
 
 __all__ = [
@@ -32,8 +33,6 @@ __all__ = [
     "permutation_importance_arrays",
     "run_importance",
 ]
-
-Inverter = Callable[[np.ndarray], np.ndarray]
 
 
 def permutation_importance_arrays(
