@@ -10,16 +10,15 @@ import pytest
 
 def _numerical_grad(f: Callable[[], float], x: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """d f / d x by central differences, perturbing ``x`` in place (restored afterwards)."""
-    grad = np.zeros_like(x, dtype=np.float64)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + eps
+    grad = np.zeros(x.shape, dtype=np.float64)
+    for i in np.ndindex(x.shape):  # indexing, not reshape(-1): x may be a strided view
+        old = x[i]
+        x[i] = old + eps
         up = f()
-        flat[i] = old - eps
+        x[i] = old - eps
         down = f()
-        flat[i] = old
-        gflat[i] = (up - down) / (2 * eps)
+        x[i] = old
+        grad[i] = (up - down) / (2 * eps)
     return grad
 
 

@@ -125,11 +125,17 @@ def test_flat_buffers_and_optimizer_segments():
         assert np.shares_memory(layer.kernel, net.params)
         assert np.shares_memory(layer.bias_grad, net.grads)
     assert [type(o).__name__ for o in net.optimizers] == ["Momentum", "Adam"]
-    # Momentum's segment holds layers 0 and 2: [kernels..., biases...].
+    # Momentum's segment holds layers 0 and 2, each as [kernel; bias] per replica; weight
+    # decay covers the kernel rows only.
     group = net._groups[0]
     assert group.layers == [0, 2]
-    assert group.n_decayed == 2 * (2 * 4) + 2 * 3
     assert group.stop - group.start == sizes[0] + sizes[2]
+    assert group.decay_mask.sum() == 2 * (2 * 4) + 2 * 3
+    net.params[:] = np.arange(net.params.size)
+    layer0 = net.layers[0]
+    np.testing.assert_array_equal(layer0.weights[0, :2], layer0.kernel[0])
+    np.testing.assert_array_equal(layer0.weights[0, 2], layer0.bias[0, 0])
+    np.testing.assert_array_equal(layer0.kernel[1].ravel(), np.arange(12, 20))  # after bias 0
     net.params[:] = 1.0
     assert (net.layers[1].kernel == 1.0).all()
 

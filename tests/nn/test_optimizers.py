@@ -61,10 +61,14 @@ def test_adam_defaults_are_keras():
     )
 
 
-def test_weight_decay_on_leading_kernel_entries_only():
+def test_weight_decay_on_masked_entries_only():
     param, grad = np.array([1.0, 2.0, 3.0]), np.array([0.0, 0.0, 0.0])
-    SGD(0.1, weight_decay=0.5).step(param, grad, n_decayed=2)
-    np.testing.assert_allclose(param, [1 - 0.1 * 0.5 * 1, 2 - 0.1 * 0.5 * 2, 3.0])
+    opt = SGD(0.1, weight_decay=0.5)
+    opt.step(param, grad, decay_mask=np.array([1.0, 0.0, 1.0]))
+    np.testing.assert_allclose(param, [1 - 0.1 * 0.5 * 1, 2.0, 3 - 0.1 * 0.5 * 3])
+    opt.weight_decay = 0.0  # the cached scaled mask follows the setting
+    opt.step(param, np.zeros(3), decay_mask=np.array([1.0, 0.0, 1.0]))
+    np.testing.assert_allclose(param, [1 - 0.1 * 0.5 * 1, 2.0, 3 - 0.1 * 0.5 * 3])
 
 
 def test_schedule_is_indexed_by_iterations():

@@ -16,7 +16,7 @@ fused, numerically stable gradient (see :mod:`nnforge.nn.losses`).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -46,8 +46,11 @@ class Activation(Configurable):
     """Base class: ``forward(z)`` returns ``a``; ``backward(a, grad)`` returns ``dL/dz``.
 
     Subclasses set ``name`` and implement both methods; ``out`` may alias the input for an
-    in-place update.
+    in-place update. ``elementwise`` activations may be applied to a whole buffer at once,
+    padding columns included.
     """
+
+    elementwise: ClassVar[bool] = True
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -132,6 +135,7 @@ class Softmax(Activation):
     """Softmax over the last axis, shifted by the row maximum for stability."""
 
     name = "softmax"
+    elementwise = False
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         a = np.subtract(z, z.max(axis=-1, keepdims=True), out=out)

@@ -1,11 +1,17 @@
 """The network: layers over one flat parameter buffer, trained as ``R`` independent replicas.
 
 Memory layout. All parameters live in one contiguous 1-D buffer ``params``; gradients in a
-parallel buffer ``grads`` with the same offsets. Layers are grouped by optimizer configuration
-and each group owns one contiguous segment laid out as ``[kernels of its layers, biases of its
-layers]``, so one optimizer step is a few vectorised calls over the segment, and weight decay
-touches the leading kernel part only. Every tensor keeps the replica axis first, e.g. a kernel
-is ``(R, n_in, units)``.
+parallel buffer ``grads`` with the same offsets. Each layer owns one block there, its ``weights``
+``(R, n_in + 1, units)``: per replica, the kernel followed by the bias row, so that the layer
+multiplies its input, augmented with a ones column, by one matrix (see
+:mod:`nnforge.nn.layers.dense`). Layers are grouped by optimizer configuration and each group's
+blocks are contiguous, so one optimizer step is a few vectorised calls over the segment; a 0/1
+mask over the segment keeps weight decay off the bias rows. Every tensor keeps the replica axis
+first, e.g. a kernel is ``(R, n_in, units)``.
+
+The activations of a batch live in per-batch-size buffers owned by the network: the input of
+layer ``i`` is an augmented ``(R, B, n_i + 1)`` array that layer ``i - 1`` writes into, and the
+gradient with respect to it has the same shape.
 
 Seeds. Replica ``r`` owns a generator used for its initial weights (layer by layer, kernel then
 bias) and then for its dropout masks:
@@ -41,6 +47,7 @@ from nnforge._io import atomic_write_bytes, atomic_write_text
 from nnforge._validation import check_dtype
 from nnforge.nn import losses, optimizers
 from nnforge.nn.layers import Dense
+from nnforge.nn.layers.dense import augmented
 from nnforge.nn.optimizers import Optimizer
 
 __all__ = ["Network", "replica_seeds"]
@@ -98,13 +105,12 @@ def _seed_to_json(seed: np.random.SeedSequence) -> Any:
 
 
 @dataclass(frozen=True)
-class _Tensor:
-    """Where one parameter tensor lives in the flat buffers."""
+class _Block:
+    """Where one layer's ``weights`` (R, n_in + 1, units) live in the flat buffers."""
 
-    name: str  # "layers.{i}.kernel" / "layers.{i}.bias", the safetensors key
     layer: int
     start: int
-    shape: tuple[int, ...]
+    shape: tuple[int, int, int]
 
     @property
     def size(self) -> int:
@@ -117,9 +123,27 @@ class _Group:
 
     optimizer: Optimizer
     layers: list[int]
-    start: int
-    stop: int
-    n_decayed: int  # leading entries of the segment that are kernels
+    start: int = 0
+    stop: int = 0
+    decay_mask: np.ndarray | None = None  # 1 on kernel entries, 0 on bias rows
+
+
+class _Activations:
+    """One batch size's buffers: each layer's augmented input, the output, and the gradients."""
+
+    def __init__(self, net: Network, rows: int) -> None:
+        R, dtype = net.replicas, net.dtype
+        self.widths = [net.n_inputs] + [layer.units for layer in net.layers[:-1]]
+        self.inputs = [augmented(R, rows, w, dtype) for w in self.widths]
+        self.output = np.empty((R, rows, net.n_outputs), dtype)
+        self._grads: list[np.ndarray | None] | None = None
+
+    @property
+    def grads(self) -> list[np.ndarray | None]:
+        """``dL/d inputs[i]`` buffers (none for the network's input), allocated on first use."""
+        if self._grads is None:
+            self._grads = [None] + [np.zeros_like(a) for a in self.inputs[1:]]
+        return self._grads
 
 
 class Network:
@@ -207,36 +231,29 @@ class Network:
             opt = layer.optimizer if layer.optimizer is not None else self.optimizer
             key = json.dumps(opt.get_config(), sort_keys=True)
             if key not in by_config:
-                by_config[key] = _Group(type(opt).from_config(opt.get_config()), [], 0, 0, 0)
+                by_config[key] = _Group(type(opt).from_config(opt.get_config()), [])
             by_config[key].layers.append(i)
         R = self.replicas
-        self._tensors: list[_Tensor] = []
         self._groups = list(by_config.values())
-        offset = 0
+        self._blocks: list[_Block] = [None] * len(self.layers)  # type: ignore[list-item]
         n_in = [self.n_inputs] + [layer.units for layer in self.layers[:-1]]
+        offset = 0
         for group in self._groups:
             group.start = offset
-            for i in group.layers:  # kernels first: weight decay covers [start, start + n_decayed)
-                t = _Tensor(f"layers.{i}.kernel", i, offset, (R, n_in[i], self.layers[i].units))
-                self._tensors.append(t)
-                offset += t.size
-            group.n_decayed = offset - group.start
             for i in group.layers:
-                t = _Tensor(f"layers.{i}.bias", i, offset, (R, 1, self.layers[i].units))
-                self._tensors.append(t)
-                offset += t.size
+                block = _Block(i, offset, (R, n_in[i] + 1, self.layers[i].units))
+                self._blocks[i] = block
+                offset += block.size
             group.stop = offset
-        self._tensors.sort(key=lambda t: (t.layer, t.name.endswith("bias")))
         self.params = np.zeros(offset, self.dtype)
         self.grads = np.zeros(offset, self.dtype)
-        for i, layer in enumerate(self.layers):
-            kernel, bias = self._tensors[2 * i], self._tensors[2 * i + 1]
-            layer.bind(
-                _view(self.params, kernel),
-                _view(self.params, bias),
-                _view(self.grads, kernel),
-                _view(self.grads, bias),
-            )
+        decay = np.zeros(offset, self.dtype)
+        for layer, block in zip(self.layers, self._blocks, strict=True):
+            layer.bind(_view(self.params, block), _view(self.grads, block))
+            _view(decay, block)[:, :-1] = 1
+        for group in self._groups:
+            group.decay_mask = decay[group.start : group.stop]
+        self._activations: dict[int, _Activations] = {}
 
     # -- training ------------------------------------------------------------------------------
 
@@ -247,15 +264,33 @@ class Network:
     def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
         """Outputs ``(R, B, n_out)`` for one batch; ``training`` enables dropout and caching.
 
-        The result is a reused buffer (overwritten by the next call of the same kind; copy it to
-        keep it). In training, when the loss fuses the output activation, it holds the logits.
+        The result is a reused buffer (overwritten by the next call with as many rows; copy it
+        to keep it). In training, when the loss fuses the output activation, it holds the logits.
         """
         x = self._check_batch(x, "x", self.n_inputs, allow_2d=not training)
+        return self._forward(x, training)
+
+    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        acts = self._buffers(x.shape[-2])
+        np.copyto(acts.inputs[0][..., :-1], x)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            fused = training and self._fused and i == last
-            x = layer.forward(x, training=training, rngs=self._rngs, logits=fused)
-        return x
+            layer.forward_augmented(
+                acts.inputs[i],
+                acts.output if i == last else acts.inputs[i + 1],
+                training=training,
+                rngs=self._rngs,
+                logits=training and self._fused and i == last,
+            )
+        return acts.output
+
+    def _buffers(self, rows: int) -> _Activations:
+        acts = self._activations.get(rows)
+        if acts is None:
+            if len(self._activations) >= 4:  # training and inference see a few batch sizes
+                self._activations.clear()
+            acts = self._activations[rows] = _Activations(self, rows)
+        return acts
 
     def compute_gradients(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
@@ -278,15 +313,19 @@ class Network:
             scale = self._sample_scale(sample_weight, out.shape[1])
             batch_losses = (per_sample * scale).sum(axis=1, dtype=np.float64)
             grad *= scale[..., None]
+        input_grads = self._buffers(out.shape[1]).grads
         for i in range(len(self.layers) - 1, -1, -1):
-            grad = self.layers[i].backward(grad, input_grad=i > 0)
+            self.layers[i].backward_augmented(grad, input_grads[i])
+            grad = input_grads[i]
         return batch_losses
 
     def apply_gradients(self) -> None:
         """One optimizer step per group over its flat segment, from the current ``grads``."""
         for g in self._groups:
             g.optimizer.step(
-                self.params[g.start : g.stop], self.grads[g.start : g.stop], n_decayed=g.n_decayed
+                self.params[g.start : g.stop],
+                self.grads[g.start : g.stop],
+                decay_mask=g.decay_mask,
             )
 
     def train_step(
@@ -322,10 +361,7 @@ class Network:
         chunk = _check_positive_int(batch_size or _PREDICT_ROWS, "batch_size")
         out = np.empty((self.replicas, n, self.n_outputs), self.dtype)
         for start in range(0, n, chunk):
-            a = x[..., start : start + chunk, :]
-            for layer in self.layers:
-                a = layer.forward(a)
-            out[:, start : start + chunk] = a
+            out[:, start : start + chunk] = self._forward(x[..., start : start + chunk, :], False)
         return out
 
     def evaluate(
@@ -357,14 +393,14 @@ class Network:
         config["replicas"] = len(idx)
         config["seed"] = None if self.seeds is None else [_seed_to_json(self.seeds[i]) for i in idx]
         new = Network.from_config(config)
-        for old_t, new_t in zip(self._tensors, new._tensors, strict=True):
-            _view(new.params, new_t)[:] = _view(self.params, old_t)[idx]
+        for old_layer, new_layer in zip(self.layers, new.layers, strict=True):
+            new_layer.weights[:] = old_layer.weights[idx]
         new._rngs = [copy.deepcopy(self._rngs[i]) for i in idx]
         for old_g, new_g in zip(self._groups, new._groups, strict=True):
             new_g.optimizer.iterations = old_g.optimizer.iterations
             if old_g.optimizer._slots is not None:
                 new_g.optimizer._slots = [
-                    _select_segment(slot, old_g, self._tensors, idx)
+                    _select_segment(slot, old_g, self._blocks, idx)
                     for slot in old_g.optimizer._slots
                 ]
                 new_g.optimizer._tmp = np.empty_like(new_g.optimizer._slots[0])
@@ -400,9 +436,8 @@ class Network:
             [_seed_to_json(s) for s in seeds] if len(seeds) == config["replicas"] else None
         )
         new = cls.from_config(config)
-        for j, t in enumerate(new._tensors):
-            parts = [_view(net.params, net._tensors[j]) for net in nets]
-            _view(new.params, t)[:] = np.concatenate(parts)
+        for j, layer in enumerate(new.layers):
+            layer.weights[:] = np.concatenate([net.layers[j].weights for net in nets])
         new._rngs = [copy.deepcopy(rng) for net in nets for rng in net._rngs]
         return new
 
@@ -442,7 +477,7 @@ class Network:
         """
         base = _base_path(path)
         config_json = json.dumps(self.get_config(), indent=2)
-        tensors = {t.name: np.ascontiguousarray(_view(self.params, t)) for t in self._tensors}
+        tensors = {k: np.ascontiguousarray(v) for k, v in self._named_parameters().items()}
         blob = st_save(tensors, metadata={"format": _FORMAT, "config": config_json})
         atomic_write_bytes(base.with_name(base.name + ".safetensors"), blob)
         atomic_write_text(base.with_name(base.name + ".json"), config_json + "\n")
@@ -483,7 +518,7 @@ class Network:
         except Exception as exc:  # safetensors raises its own error type on corrupt files
             msg = f"cannot read parameters from {str(file)!r}: {exc}"
             raise ValueError(msg) from None
-        expected = {t.name: t for t in self._tensors}
+        expected = self._named_parameters()
         missing = sorted(set(expected) - set(tensors), key=_tensor_order)
         extra = sorted(set(tensors) - set(expected), key=_tensor_order)
         if missing or extra:
@@ -492,18 +527,25 @@ class Network:
                 f"unexpected {extra}. Load it with `Network.load` to get its own architecture."
             )
             raise ValueError(msg)
-        for name, t in expected.items():
-            if tensors[name].shape != t.shape:
-                layer = self.layers[t.layer]
-                kind = name.rsplit(".", 1)[1]
+        for name, view in expected.items():
+            if tensors[name].shape != view.shape:
+                _, i, kind = name.split(".")
                 msg = (
-                    f"{kind} of layer {t.layer} ({layer!r}) has shape {t.shape} "
+                    f"{kind} of layer {i} ({self.layers[int(i)]!r}) has shape {view.shape} "
                     f"(replicas, in, out) in this network but {tensors[name].shape} "
                     f"in {str(file)!r}"
                 )
                 raise ValueError(msg)
-        for name, t in expected.items():
-            _view(self.params, t)[:] = tensors[name]
+        for name, view in expected.items():
+            view[:] = tensors[name]
+
+    def _named_parameters(self) -> dict[str, np.ndarray]:
+        """The safetensors keys and the parameter views they hold, in layer order."""
+        named = {}
+        for i, layer in enumerate(self.layers):
+            named[f"layers.{i}.kernel"] = layer.kernel
+            named[f"layers.{i}.bias"] = layer.bias
+        return named  # type: ignore[return-value]
 
     # -- validation helpers --------------------------------------------------------------------
 
@@ -565,19 +607,19 @@ class Network:
         )
 
 
-def _view(flat: np.ndarray, t: _Tensor) -> np.ndarray:
-    return flat[t.start : t.start + t.size].reshape(t.shape)
+def _view(flat: np.ndarray, block: _Block) -> np.ndarray:
+    return flat[block.start : block.start + block.size].reshape(block.shape)
 
 
 def _select_segment(
-    slot: np.ndarray, group: _Group, tensors: list[_Tensor], idx: list[int]
+    slot: np.ndarray, group: _Group, blocks: list[_Block], idx: list[int]
 ) -> np.ndarray:
     """Pick replicas ``idx`` out of an optimizer slot laid out like ``group``'s segment."""
     parts = []
-    for t in sorted(tensors, key=lambda t: t.start):
-        if group.start <= t.start < group.stop:
-            local = slot[t.start - group.start : t.start - group.start + t.size].reshape(t.shape)
-            parts.append(local[idx].ravel())
+    for i in group.layers:
+        block = blocks[i]
+        local = slot[block.start - group.start :][: block.size].reshape(block.shape)
+        parts.append(local[idx].ravel())
     return np.concatenate(parts)
 
 

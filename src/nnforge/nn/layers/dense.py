@@ -1,14 +1,22 @@
 """The fully connected layer ``Y = f(X @ W + b)``, with per-layer inverted dropout on its input.
 
 Shapes carry the replica axis ``R``: ``X (R, B, n_in)``, ``W (R, n_in, units)``,
-``b (R, 1, units)``, ``Y (R, B, units)``. The network binds ``W``, ``b`` and their gradients as
-views into its flat buffers. In training, the layer reuses preallocated buffers per batch size
-(so the output of ``forward`` is overwritten by the next training call); in inference it
-allocates fresh arrays.
+``b (R, 1, units)``, ``Y (R, B, units)``.
 
-Backward pass, with ``dZ = f'(Z) * dY``::
+The bias rides in the matrix product. The layer's parameters are one array ``weights`` of shape
+``(R, n_in + 1, units)``, the kernel stacked on the bias (``kernel`` and ``bias`` are views of
+it), and the engine multiplies an *augmented* input ``X~ = [X, 1]`` whose last column is ones::
 
-    dW = X^T @ dZ        db = sum_rows(dZ)        dX = dZ @ W^T
+    Z = X~ @ [W; b] = X @ W + b        d[W; b] = X~^T @ dZ        dX = dZ @ W^T
+
+so the forward pass is one GEMM, and one GEMM gives both the kernel and the bias gradient. A
+network keeps each layer's activations in augmented buffers, so layer ``i`` writes
+``f(Z)`` straight into the input of layer ``i + 1`` (see :meth:`Dense.forward_augmented`).
+Element-wise work always runs over whole contiguous buffers: a strided ``[..., :units]`` view
+would cost NumPy several times more.
+
+Backward pass, with ``dZ = f'(Z) * dY`` computed from the output ``A = f(Z)``; every buffer is
+reused from one batch to the next.
 """
 
 from __future__ import annotations
@@ -21,21 +29,30 @@ import numpy as np
 from nnforge._validation import check_scalar
 from nnforge.nn import activations, initializers, optimizers
 
-__all__ = ["Dense"]
+__all__ = ["Dense", "augmented"]
 
 _LINEAR = activations.Linear()
 
 
+def augmented(replicas: int, rows: int, width: int, dtype: Any) -> np.ndarray:
+    """A zeroed ``(replicas, rows, width + 1)`` buffer whose last column is ones."""
+    buf = np.zeros((replicas, rows, width + 1), dtype)
+    buf[..., width] = 1
+    return buf
+
+
 class _Buffers:
-    """Training buffers for one batch size ``B`` (allocated once, reused every step)."""
+    """A layer's own buffers for one batch size ``B`` (allocated once, reused every call)."""
 
     def __init__(self, replicas: int, batch: int, n_in: int, units: int, dropout: bool, dtype):
-        self.out = np.empty((replicas, batch, units), dtype)  # Z, then A = f(Z) in place
-        self.dx = np.empty((replicas, batch, n_in), dtype)
-        self.ones = np.ones((replicas, 1, batch), dtype)  # db = ones @ dZ, faster than sum()
-        self.x = np.empty((replicas, batch, n_in), dtype) if dropout else None
-        self.mask = np.empty((replicas, batch, n_in), dtype) if dropout else None
-        self.keep = np.empty((replicas, batch, n_in), bool) if dropout else None
+        self.xa = augmented(replicas, batch, n_in, dtype)  # the input, for standalone use
+        self.out = np.empty((replicas, batch, units), dtype)
+        self.dxa = np.zeros((replicas, batch, n_in + 1), dtype)
+        if dropout:  # the dropped input, the mask (ones in the last column) and its draws
+            self.dropped = augmented(replicas, batch, n_in, dtype)
+            self.mask = augmented(replicas, batch, n_in, dtype)
+            self.noise = np.empty((replicas, batch, n_in), dtype)
+            self.keep = np.empty((replicas, batch, n_in), bool)
 
 
 class Dense:
@@ -59,10 +76,13 @@ class Dense:
 
     Attributes
     ----------
+    weights : ndarray of shape (R, n_in + 1, units)
+        The kernel stacked on the bias: a view into the network's parameter buffer (``None``
+        until the network builds the layer).
     kernel, bias : ndarray of shape (R, n_in, units) and (R, 1, units)
-        Views into the network's parameter buffer (``None`` until the network builds the layer).
-    kernel_grad, bias_grad : ndarray
-        Views into the network's gradient buffer, overwritten by every ``backward``.
+        Views of ``weights``.
+    weights_grad, kernel_grad, bias_grad : ndarray
+        The same views into the network's gradient buffer, overwritten by every ``backward``.
     """
 
     def __init__(
@@ -88,32 +108,33 @@ class Dense:
             raise ValueError(msg)
         self.optimizer = None if optimizer is None else optimizers.get(optimizer)
         self.n_inputs: int | None = None
+        self.weights: np.ndarray | None = None
+        self.weights_grad: np.ndarray | None = None
         self.kernel: np.ndarray | None = None
         self.bias: np.ndarray | None = None
         self.kernel_grad: np.ndarray | None = None
         self.bias_grad: np.ndarray | None = None
         self._buffers: dict[int, _Buffers] = {}
-        self._inference: dict[int, np.ndarray] = {}
         self._kernel_t: np.ndarray | None = None
-        # Cached by a training forward for backward: its (dropped) input, output, activation
-        # actually applied (linear when the loss takes logits) and dropout mask.
-        self._x: np.ndarray | None = None
-        self._a: np.ndarray | None = None
+        # Cached by a training forward for backward: its augmented (dropped) input, its output
+        # buffer, the activation actually applied (linear when the loss takes logits) and the
+        # dropout mask.
+        self._xa: np.ndarray | None = None
+        self._out: np.ndarray | None = None
         self._act: activations.Activation = self.activation
         self._mask: np.ndarray | None = None
 
     # -- building ------------------------------------------------------------------------------
 
-    def bind(
-        self, kernel: np.ndarray, bias: np.ndarray, kernel_grad: np.ndarray, bias_grad: np.ndarray
-    ) -> None:
-        """Attach the parameter and gradient views the network allocated for this layer."""
-        self.n_inputs = kernel.shape[1]
-        self.kernel, self.bias = kernel, bias
-        self.kernel_grad, self.bias_grad = kernel_grad, bias_grad
-        self._kernel_t = np.empty(kernel.transpose(0, 2, 1).shape, kernel.dtype)  # scratch W^T
+    def bind(self, weights: np.ndarray, weights_grad: np.ndarray) -> None:
+        """Attach the ``(R, n_in + 1, units)`` parameter and gradient views of the network."""
+        n_in = weights.shape[1] - 1
+        self.n_inputs = n_in
+        self.weights, self.weights_grad = weights, weights_grad
+        self.kernel, self.bias = weights[:, :n_in], weights[:, n_in:]
+        self.kernel_grad, self.bias_grad = weights_grad[:, :n_in], weights_grad[:, n_in:]
+        self._kernel_t = np.empty((weights.shape[0], self.units, n_in), weights.dtype)
         self._buffers = {}
-        self._inference = {}
 
     def initialize(self, replica: int, rng: np.random.Generator) -> None:
         """Draw replica ``replica``'s kernel then bias from ``rng`` (that replica's generator)."""
@@ -139,78 +160,123 @@ class Dense:
         needs. ``logits=True`` skips the activation (the loss fuses it). The result is a buffer
         reused by the next call with as many rows: copy it to keep it.
         """
-        kernel, bias = self._require_built()
+        self._require_built()
+        buf = self._buffers_for(x.shape[-2])
+        np.copyto(buf.xa[..., :-1], x)
+        return self.forward_augmented(
+            buf.xa,
+            buf.out,
+            training=training,
+            rngs=rngs,
+            dropout_mask=dropout_mask,
+            logits=logits,
+        )
+
+    def forward_augmented(
+        self,
+        xa: np.ndarray,
+        out: np.ndarray,
+        *,
+        training: bool = False,
+        rngs: Sequence[np.random.Generator] | None = None,
+        dropout_mask: np.ndarray | None = None,
+        logits: bool = False,
+    ) -> np.ndarray:
+        """The engine's forward: ``xa`` (R, B, n_in + 1) ends in a ones column.
+
+        Writes ``f(xa @ weights)`` into ``out``, of shape (R, B, units) or, to feed the next
+        layer directly, (R, B, units + 1) whose last column stays ones; returns ``out``.
+        """
+        weights = self.weights
+        units = self.units
         act = _LINEAR if logits else self.activation
-        if not training:  # into a reused buffer: Network.predict copies each chunk out
-            z = np.matmul(x, kernel, out=self._inference_buffer(x.shape[-2]))
-            z += bias
-            return act.forward(z, out=z)
-        buf = self._buffers_for(x.shape[1])
         mask = None
-        if self.dropout or dropout_mask is not None:
-            mask = dropout_mask if dropout_mask is not None else self._draw_mask(buf, rngs)
-            x = np.multiply(x, mask, out=buf.x if buf.x is not None else None)
-        z = np.matmul(x, kernel, out=buf.out)
-        z += bias
-        a = act.forward(z, out=z)
-        self._x, self._a, self._act, self._mask = x, a, act, mask
-        return a
+        if training and (self.dropout or dropout_mask is not None):
+            buf = self._buffers_for(xa.shape[1], dropout=True)
+            mask = self._dropout_mask(buf, rngs, dropout_mask)
+            xa = np.multiply(xa, mask, out=buf.dropped)
+        z = out[..., :units]
+        np.matmul(xa, weights, out=z)
+        if out.shape[-1] == units or not act.elementwise:
+            act.forward(z, out=z)
+        else:
+            act.forward(out, out=out)
+            out[..., units] = 1  # tanh, sigmoid: f(1) != 1
+        if training:
+            self._xa, self._out, self._act, self._mask = xa, out, act, mask
+        return out
 
     def backward(self, grad: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Given ``dL/dY`` (R, B, units), fill the gradient views and return ``dL/dX``.
 
         ``grad`` is overwritten with ``dL/dZ``. ``input_grad=False`` skips ``dX`` (first layer).
+        The result is a view of a buffer reused by the next call with as many rows.
         """
-        if self._a is None or self._x is None:
+        if self._xa is None or self._out is None:
             msg = "`backward` needs a preceding `forward(..., training=True)` on this layer"
             raise RuntimeError(msg)
-        buf = self._buffers[grad.shape[1]]
-        dz = self._act.backward(self._a, grad, out=grad)
-        np.matmul(self._x.transpose(0, 2, 1), dz, out=self.kernel_grad)
-        np.matmul(buf.ones, dz, out=self.bias_grad)
         if not input_grad:
-            return None
-        kernel_t = self.kernel.transpose(0, 2, 1)  # type: ignore[union-attr]
-        if self.units == 1:  # an outer product: a broadcast multiply beats a K=1 GEMM
-            dx = np.multiply(dz, kernel_t, out=buf.dx)
-        else:  # BLAS is ~25% faster on a contiguous W^T than on the transposed view
-            np.copyto(self._kernel_t, kernel_t)
-            dx = np.matmul(dz, self._kernel_t, out=buf.dx)
+            return self.backward_augmented(grad)
+        buf = self._buffers_for(grad.shape[1])
+        self.backward_augmented(grad, buf.dxa)
+        return buf.dxa[..., :-1]
+
+    def backward_augmented(self, grad: np.ndarray, dxa: np.ndarray | None = None) -> None:
+        """The engine's backward, after :meth:`forward_augmented` in training.
+
+        ``grad`` is ``dL/dY`` shaped like that forward's ``out`` (its ones column, if any, is
+        ignored) and is overwritten with ``dL/dZ``. Fills ``weights_grad``; with ``dxa``
+        (R, B, n_in + 1), writes ``dL/dX`` into its first ``n_in`` columns.
+        """
+        units, n_in = self.units, self.n_inputs
+        a, act = self._out, self._act
+        if grad.shape[-1] == units or not act.elementwise:
+            dz = act.backward(a[..., :units], grad[..., :units], out=grad[..., :units])
+        else:  # over the whole buffer: contiguous, and the ones column's gradient stays 0
+            act.backward(a, grad, out=grad)
+            dz = grad[..., :units]
+        np.matmul(self._xa.transpose(0, 2, 1), dz, out=self.weights_grad)
+        if dxa is None:
+            return
+        dx = dxa[..., :n_in]
+        if units == 1:  # an outer product: a broadcast multiply beats a K=1 GEMM
+            np.multiply(dz, self.kernel.transpose(0, 2, 1), out=dx)
+        else:  # BLAS is faster on a contiguous W^T than on the transposed view
+            np.copyto(self._kernel_t, self.kernel.transpose(0, 2, 1))
+            np.matmul(dz, self._kernel_t, out=dx)
         if self._mask is not None:
-            dx *= self._mask
-        return dx
+            dxa *= self._mask
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _draw_mask(self, buf: _Buffers, rngs: Sequence[np.random.Generator] | None) -> np.ndarray:
-        if rngs is None or len(rngs) != buf.mask.shape[0]:  # type: ignore[union-attr]
+    def _dropout_mask(
+        self,
+        buf: _Buffers,
+        rngs: Sequence[np.random.Generator] | None,
+        fixed: np.ndarray | None,
+    ) -> np.ndarray:
+        """The (R, B, n_in + 1) inverted-dropout mask, ones in its last column."""
+        if fixed is not None:
+            np.copyto(buf.mask[..., :-1], fixed)
+            return buf.mask
+        if rngs is None or len(rngs) != buf.noise.shape[0]:
             msg = "dropout in training needs one generator per replica in `rngs`"
             raise ValueError(msg)
-        mask = buf.mask
         for r, rng in enumerate(rngs):
-            rng.random(dtype=mask.dtype, out=mask[r])  # type: ignore[index]
-        np.greater_equal(mask, self.dropout, out=buf.keep)
-        np.multiply(buf.keep, 1.0 / (1.0 - self.dropout), out=mask)
-        return mask  # type: ignore[return-value]
+            rng.random(dtype=buf.noise.dtype, out=buf.noise[r])
+        np.greater_equal(buf.noise, self.dropout, out=buf.keep)
+        np.multiply(buf.keep, 1.0 / (1.0 - self.dropout), out=buf.mask[..., :-1])
+        return buf.mask
 
-    def _inference_buffer(self, rows: int) -> np.ndarray:
-        buf = self._inference.get(rows)
-        if buf is None:
-            if len(self._inference) >= 2:  # predict sees its chunk size and one remainder
-                self._inference.clear()
-            kernel, _ = self._require_built()
-            buf = np.empty((kernel.shape[0], rows, self.units), kernel.dtype)
-            self._inference[rows] = buf
-        return buf
-
-    def _buffers_for(self, batch: int) -> _Buffers:
+    def _buffers_for(self, batch: int, dropout: bool = False) -> _Buffers:
         buf = self._buffers.get(batch)
-        if buf is None:
+        if buf is None or (dropout and not hasattr(buf, "mask")):
             if len(self._buffers) >= 4:  # a training run sees one or two batch sizes
                 self._buffers.clear()
             kernel, _ = self._require_built()
             replicas, n_in, _ = kernel.shape
-            buf = _Buffers(replicas, batch, n_in, self.units, self.dropout > 0, kernel.dtype)
+            dropout = dropout or self.dropout > 0
+            buf = _Buffers(replicas, batch, n_in, self.units, dropout, kernel.dtype)
             self._buffers[batch] = buf
         return buf
 
