@@ -82,6 +82,15 @@ def _padded_order(rng: np.random.Generator, n: int, n_max: int) -> np.ndarray:
     return order if n == n_max else np.concatenate([order, order[: n_max - n]])
 
 
+def _take(table: np.ndarray, rows: np.ndarray, buffers: dict[int, np.ndarray]) -> np.ndarray:
+    """``table[rows]`` into a buffer reused per batch size (``np.take`` with ``mode="clip"``,
+    for indices known to be valid, is ~3x faster than fancy indexing)."""
+    out = buffers.get(rows.shape[1])
+    if out is None:
+        out = buffers[rows.shape[1]] = np.empty((*rows.shape, table.shape[1]), table.dtype)
+    return np.take(table, rows, axis=0, out=out, mode="clip")
+
+
 def _masked_mean_std(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std over the first ``counts[r]`` entries of each row of ``values`` (R, n)."""
     mask = np.arange(values.shape[1])[None, :] < counts[:, None]
@@ -194,7 +203,12 @@ def train_replicas(
     status = ["completed"] * R
     messages: list[str | None] = [None] * R
     epochs_run = np.zeros(R, dtype=int)
-    replica_index = np.arange(R)[:, None]
+    # Each replica's rows as one table, so a batch is a single np.take of flat row numbers.
+    x_rows = data.x_train.reshape(-1, data.x_train.shape[2])
+    y_rows = data.y_train.reshape(-1, data.y_train.shape[2])
+    first_row = np.arange(R)[:, None] * data.x_train.shape[1]
+    x_batches: dict[int, np.ndarray] = {}  # by batch size
+    y_batches: dict[int, np.ndarray] = {}
     last_metrics: tuple[np.ndarray, ...] | None = None
     last_metrics_epoch = -1
     epoch = -1
@@ -214,12 +228,12 @@ def train_replicas(
                     for rng, n in zip(rngs, data.n_train, strict=True)
                 ]
             )
+            order += first_row
             loss_sum = np.zeros(R)
             for start in range(0, n_max, batch):
                 rows = order[:, start : start + batch]
-                losses = net.train_step(
-                    data.x_train[replica_index, rows], data.y_train[replica_index, rows]
-                )
+                x, y = _take(x_rows, rows, x_batches), _take(y_rows, rows, y_batches)
+                losses = net.train_step(x, y)
                 loss_sum += losses * rows.shape[1]
             train_loss = loss_sum / n_max
 
