@@ -288,13 +288,20 @@ def run_nnforge(folds: list[Fold], epochs: int, seed: int, clock: EpochClock) ->
     x, y = stack_padded([f.x_train for f in folds]), stack_padded([f.y_train for f in folds])
     counts = [len(f.x_train) for f in folds]
     rngs = [np.random.default_rng(seed + 1000 + f.index) for f in folds]
-    replica = np.arange(R)[:, None]
+    # One table of rows per array and flat row numbers: a batch is one np.take, as in the trainer.
+    x_rows, y_rows = x.reshape(-1, n_in), y.reshape(-1, 1)
+    first_row = np.arange(R)[:, None] * x.shape[1]
+    xb, yb = np.empty((R, BATCH, n_in), np.float32), np.empty((R, BATCH, 1), np.float32)
     clock.fold()
     for _ in range(epochs):
-        order = padded_orders(rngs, counts, x.shape[1])
+        order = padded_orders(rngs, counts, x.shape[1]) + first_row
         for start in range(0, x.shape[1], BATCH):
             rows = order[:, start : start + BATCH]
-            net.train_step(x[replica, rows], y[replica, rows])
+            b = rows.shape[1]
+            net.train_step(
+                np.take(x_rows, rows, axis=0, out=xb[:, :b], mode="clip"),
+                np.take(y_rows, rows, axis=0, out=yb[:, :b], mode="clip"),
+            )
         clock.tick()
     pred = net.predict(stack_padded([f.x_valid for f in folds]))
     return [pred[r, : len(f.x_valid)] for r, f in enumerate(folds)]

@@ -52,6 +52,22 @@ def test_network_gradient_matches_finite_differences(
     np.testing.assert_allclose(net.grads, numeric, rtol=1e-5, atol=1e-8)
 
 
+@pytest.mark.parametrize("hidden", ["linear", "tanh", "relu", "sigmoid", "softmax"])
+def test_every_hidden_activation_keeps_the_bias_column_exact(hidden, rng, numgrad):
+    # Hidden activations are applied to whole augmented buffers (softmax to the units only);
+    # a ones column changed by f(1) != 1 would corrupt the next layer's bias and its gradient.
+    layers = [Dense(4, hidden, bias_initializer="signed_uniform") for _ in range(2)] + [Dense(2)]
+    net = Network(3, layers, replicas=2, dtype="float64", seed=1)
+    x, y = _data(rng, 2, out=2)
+    net.compute_gradients(x, y)
+    numeric = numgrad(lambda: float(net.evaluate(x, y).sum()), net.params)
+    np.testing.assert_allclose(net.grads, numeric, rtol=1e-5, atol=1e-8)
+    a = x
+    for layer in net.layers:  # the plain formula, layer by layer
+        a = layer.activation.forward(a @ layer.kernel + layer.bias)
+    np.testing.assert_allclose(net.predict(x), a, rtol=1e-12)
+
+
 def test_sample_weights_define_a_weighted_mean(rng):
     net = _mlp(2)
     x, y = _data(rng, 2)
