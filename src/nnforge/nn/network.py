@@ -108,7 +108,6 @@ def _seed_to_json(seed: np.random.SeedSequence) -> Any:
 class _Block:
     """Where one layer's ``weights`` (R, n_in + 1, units) live in the flat buffers."""
 
-    layer: int
     start: int
     shape: tuple[int, int, int]
 
@@ -133,8 +132,7 @@ class _Activations:
 
     def __init__(self, net: Network, rows: int) -> None:
         R, dtype = net.replicas, net.dtype
-        self.widths = [net.n_inputs] + [layer.units for layer in net.layers[:-1]]
-        self.inputs = [augmented(R, rows, w, dtype) for w in self.widths]
+        self.inputs = [augmented(R, rows, layer.n_inputs, dtype) for layer in net.layers]
         self.output = np.empty((R, rows, net.n_outputs), dtype)
         self._grads: list[np.ndarray | None] | None = None
 
@@ -241,7 +239,7 @@ class Network:
         for group in self._groups:
             group.start = offset
             for i in group.layers:
-                block = _Block(i, offset, (R, n_in[i] + 1, self.layers[i].units))
+                block = _Block(offset, (R, n_in[i] + 1, self.layers[i].units))
                 self._blocks[i] = block
                 offset += block.size
             group.stop = offset

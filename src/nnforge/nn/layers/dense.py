@@ -160,8 +160,7 @@ class Dense:
         needs. ``logits=True`` skips the activation (the loss fuses it). The result is a buffer
         reused by the next call with as many rows: copy it to keep it.
         """
-        self._require_built()
-        buf = self._buffers_for(x.shape[-2])
+        buf = self._buffers_for(x.shape[-2])  # raises if the layer is not built
         np.copyto(buf.xa[..., :-1], x)
         return self.forward_augmented(
             buf.xa,
@@ -216,7 +215,8 @@ class Dense:
             msg = "`backward` needs a preceding `forward(..., training=True)` on this layer"
             raise RuntimeError(msg)
         if not input_grad:
-            return self.backward_augmented(grad)
+            self.backward_augmented(grad)
+            return None
         buf = self._buffers_for(grad.shape[1])
         self.backward_augmented(grad, buf.dxa)
         return buf.dxa[..., :-1]
