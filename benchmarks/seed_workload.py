@@ -644,14 +644,15 @@ def _has(module: str) -> bool:
 
 def api_model(epochs: int, folds: int, seed: int, validate_every: int = 0):
     """The seed's network as an nnforge Model spec on the KC example dataset spec."""
-    from nnforge.model import AdamSpec, KFolds, LayerSpec, Model
+    from nnforge.model import KFolds, LayerSpec, Model
+    from nnforge.nn import Adam
 
     hidden = LayerSpec(units=UNITS, activation="relu", kernel_initializer="glorot_uniform")
     return Model(
         dataset=benchmark_spec(),
         layers=[hidden] * HIDDEN + [LayerSpec(units=1, activation="linear")],
         loss="mse",
-        optimizer=AdamSpec(
+        optimizer=Adam(
             learning_rate=ADAM["lr"],
             beta_1=ADAM["beta_1"],
             beta_2=ADAM["beta_2"],

@@ -11,17 +11,8 @@ import pytest
 
 from nnforge.data import DatasetSpec, Normalized, Out
 from nnforge.exceptions import SpecError
-from nnforge.model import (
-    AdamSpec,
-    EarlyStopping,
-    InverseTimeDecaySpec,
-    KFolds,
-    LayerSpec,
-    Model,
-    MomentumSpec,
-    Split,
-)
-from nnforge.nn import Adam, InverseTimeDecay, Momentum
+from nnforge.model import EarlyStopping, KFolds, LayerSpec, Model, Split
+from nnforge.nn import Adam, InverseTimeDecay, Momentum, PiecewiseConstant, optimizers
 
 
 def _dataset() -> DatasetSpec:
@@ -34,9 +25,9 @@ def _model(**changes) -> Model:
     base = dict(
         dataset=_dataset(),
         layers=[LayerSpec(units="inputs+1", activation="relu")] * 2
-        + [LayerSpec(units=1, activation="linear", optimizer=MomentumSpec(learning_rate=0.01))],
-        optimizer=AdamSpec(
-            learning_rate=InverseTimeDecaySpec(
+        + [LayerSpec(units=1, activation="linear", optimizer=Momentum(learning_rate=0.01))],
+        optimizer=Adam(
+            learning_rate=InverseTimeDecay(
                 initial_learning_rate=0.01, decay_steps=10, decay_rate=0.5
             )
         ),
@@ -60,9 +51,29 @@ def test_json_round_trip_is_exact(tmp_path):
 
 
 def test_split_trainer_and_defaults_round_trip():
-    model = _model(trainer=Split(ratio=0.75), early_stopping=None, optimizer=AdamSpec())
+    model = _model(trainer=Split(ratio=0.75), early_stopping=None, optimizer="adam")
     assert Model.from_json(model.to_json()) == model
-    assert model.optimizer.epsilon == 1e-7  # Keras' default, as the seed copied
+    assert model.optimizer["epsilon"] == 1e-7  # Keras' default, as the seed copied
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+def test_optimizer_defaults_are_the_engines(name):
+    # The spec keeps the engine's config: its defaults cannot drift from the engine's.
+    data = json.loads(_model().to_json())
+    data["optimizer"] = {"name": name}
+    data["layers"][0]["optimizer"] = name
+    model = Model.from_json(json.dumps(data))
+    assert model.optimizer == optimizers.get(name).get_config()
+    assert model.layers[0].optimizer == optimizers.get(name).get_config()
+
+
+def test_engine_objects_names_and_dicts_give_the_same_spec():
+    schedule = {"name": "piecewise_constant", "boundaries": [10, 20], "values": [0.1, 0.01, 0.001]}
+    as_dict = _model(optimizer={"name": "momentum", "learning_rate": schedule})
+    as_object = _model(optimizer=Momentum(PiecewiseConstant([10, 20], [0.1, 0.01, 0.001])))
+    assert as_dict == as_object
+    assert as_dict.optimizer["learning_rate"] == schedule
+    assert _model(loss="mean_squared_error").loss == "mse"  # aliases resolve to the engine's name
 
 
 @pytest.mark.parametrize(
@@ -71,7 +82,18 @@ def test_split_trainer_and_defaults_round_trip():
         (("layers", 1, "units"), -3, "layers[1].units"),
         (("layers", 0, "units"), "outputs+1", "layers[0].units"),
         (("layers", 0, "activation"), "gelu", "layers[0].activation"),
-        (("optimizer", "beta_1"), 1.5, "optimizer.beta_1"),
+        (("optimizer", "beta_1"), 1.5, "optimizer: `beta_1` must be in [0.0, 1.0]"),
+        (
+            ("optimizer", "learning_rate"),
+            {"name": "piecewise_constant", "boundaries": [5, 2], "values": [0.1, 0.01, 0.001]},
+            "optimizer: `boundaries` must be strictly increasing",
+        ),
+        (("optimizer", "learning_rate", "decay_rat"), 1, "unexpected keyword argument 'decay_rat'"),
+        (("optimizer", "learning_rate", "name"), "cosine", "optimizer: unknown schedule"),
+        (("layers", 2, "optimizer", "momentum"), -0.5, "layers[2].optimizer: `momentum`"),
+        (("layers", 1, "kernel_initializer"), "ones", "layers[1].kernel_initializer: unknown"),
+        (("loss",), "hinge", "loss: unknown loss 'hinge'; valid names are"),
+        (("trainer", "ratio"), 0.5, "trainer.ratio: Extra inputs"),
         (("trainer", "k"), 1, "trainer.k"),
         (("batch_size",), 0, "batch_size"),
     ],

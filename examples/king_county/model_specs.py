@@ -23,14 +23,8 @@ import sys
 from pathlib import Path
 
 from nnforge.data import Clipped, DatasetSpec, FilterOutliers, Log10, Not
-from nnforge.model import (
-    AdamSpec,
-    InverseTimeDecaySpec,
-    KFolds,
-    LayerSpec,
-    Model,
-    MomentumSpec,
-)
+from nnforge.model import KFolds, LayerSpec, Model
+from nnforge.nn import Adam, InverseTimeDecay, Momentum
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dataset_spec import king_county_spec
@@ -58,7 +52,7 @@ def seed_model(path: str | Path | None = None) -> Model:
         layers=seed_layers(),
         # The seed's 0.001 was applied to gradients *summed* over the batch (report 2.e and
         # appendix 5.f); nnforge, like Keras, averages them, so the same step is 0.001 * 128.
-        optimizer=MomentumSpec(learning_rate=0.001 * 128, momentum=0.9),
+        optimizer=Momentum(learning_rate=0.001 * 128, momentum=0.9),
         batch_size=128,
         epochs=500,
         trainer=KFolds(k=8),
@@ -73,13 +67,13 @@ def tuned_model(path: str | Path | None = None) -> Model:
         .add_opt(Log10.only(["sqft_lot"]))
         .add_opt(Clipped.except_(["date"]).incl_added_features())
     )
-    schedule = InverseTimeDecaySpec(
+    schedule = InverseTimeDecay(
         initial_learning_rate=0.001, decay_steps=STEPS_PER_EPOCH, decay_rate=0.02
     )
     return Model(
         dataset=dataset.validated(),
         layers=seed_layers(),
-        optimizer=AdamSpec(learning_rate=schedule, weight_decay=1e-5),
+        optimizer=Adam(learning_rate=schedule, weight_decay=1e-5),
         batch_size=128,
         epochs=500,
         trainer=KFolds(k=8),

@@ -6,7 +6,6 @@ Messages follow one format: the parameter in backticks, what was expected, then
 
 from __future__ import annotations
 
-from collections.abc import Set
 from numbers import Real
 from typing import Any
 
@@ -105,24 +104,34 @@ def check_is_fitted(obj: Any, attribute: str) -> None:
         raise NotFittedError(msg)
 
 
-def format_validation_error(
-    exc: ValidationError, what: str, *, tags: Set[str] = frozenset()
-) -> str:
+def format_validation_error(exc: ValidationError, what: str, data: Any) -> str:
     """Render a pydantic error as ``invalid <what>:`` then one ``json.path: message`` per line.
 
-    ``tags`` are the discriminator values of tagged unions (``"adam"``, ``"equal"``...): pydantic
-    puts them in the error location, but they are not part of the JSON path a user edits.
+    ``data`` is the validated input: pydantic puts the tag of a tagged union (``"adam"``,
+    ``"equal"``...) in the error location, but it is a *value* of the input, not part of the
+    JSON path a user edits, so location parts that name a value of the object reached are left
+    out (no hand-kept list of tags).
     """
     lines = []
     for err in exc.errors():
-        path = ""
-        for part in err["loc"]:
-            if isinstance(part, int):
-                path += f"[{part}]"
-            elif part not in tags:
-                path += f".{part}" if path else str(part)
+        path = _json_path(err["loc"], data)
         message = err["msg"].removeprefix("Value error, ")
         if "input" in err and err["type"] not in ("value_error", "missing"):
             message += f". Received: {err['input']!r}"
         lines.append(f"{path}: {message}" if path else message)
     return f"invalid {what}:\n  " + "\n  ".join(lines)
+
+
+def _json_path(loc: tuple[int | str, ...], data: Any) -> str:
+    """``features.x.mapped[0].selector`` from a pydantic location, walking ``data`` alongside."""
+    path, node = "", data
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+            continue
+        if isinstance(node, dict) and part not in node and part in node.values():
+            continue  # a union tag: the value of the object's discriminator key
+        path += f".{part}" if path else str(part)
+        node = node.get(part) if isinstance(node, dict) else None
+    return path

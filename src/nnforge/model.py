@@ -19,28 +19,23 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from nnforge._io import atomic_write_text
 from nnforge._validation import format_validation_error
 from nnforge.data import DatasetSpec
-from nnforge.data.spec import UNION_TAGS
 from nnforge.exceptions import SpecError
-from nnforge.nn import Dense, Network
+from nnforge.nn import Dense, Network, activations, initializers, losses, optimizers
 
 __all__ = [
-    "AdamSpec",
     "EarlyStopping",
-    "InverseTimeDecaySpec",
     "KFolds",
     "LayerSpec",
     "Model",
-    "MomentumSpec",
-    "PiecewiseConstantSpec",
-    "SGDSpec",
     "Split",
 ]
 
@@ -51,73 +46,31 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# -- learning-rate schedules -------------------------------------------------------------------
+# -- engine objects: described by the engine's own configs -------------------------------------
 
 
-class InverseTimeDecaySpec(_Spec):
-    """``lr = initial / (1 + decay_rate * step / decay_steps)`` (Keras ``InverseTimeDecay``)."""
+def _engine_config(get: Callable[[Any], Any], *, compact: bool) -> BeforeValidator:
+    """Validate a name, config dict or engine object by building it with the registry's ``get``.
 
-    name: Literal["inverse_time_decay"] = "inverse_time_decay"
-    initial_learning_rate: float = Field(gt=0)
-    decay_steps: float = Field(gt=0)
-    decay_rate: float = Field(ge=0)
-    staircase: bool = False
+    The spec stores the object's ``get_config()``: the engine's defaults, bounds and accepted
+    names are the spec's (as Keras' ``optimizers.get``/``serialize``), so the two cannot drift.
+    ``compact`` stores a config without arguments as its bare name (``"relu"``).
+    """
 
+    def build(value: Any) -> str | dict[str, Any]:
+        try:
+            config = get(value).get_config()
+        except (TypeError, ValueError) as exc:  # pydantic reports ValueErrors with their path
+            raise ValueError(str(exc)) from None
+        return config["name"] if compact and list(config) == ["name"] else config
 
-class PiecewiseConstantSpec(_Spec):
-    """``values[i]`` while ``step < boundaries[i]`` (Keras ``PiecewiseConstantDecay``)."""
-
-    name: Literal["piecewise_constant"] = "piecewise_constant"
-    boundaries: list[int]
-    values: list[float]
-
-    @field_validator("values")
-    @classmethod
-    def _one_more_value(cls, values: list[float], info: Any) -> list[float]:
-        boundaries = info.data.get("boundaries", [])
-        if len(values) != len(boundaries) + 1:
-            msg = f"needs len(boundaries) + 1 = {len(boundaries) + 1} values, got {len(values)}"
-            raise ValueError(msg)
-        return values
+    return BeforeValidator(build)
 
 
-Schedule = Annotated[InverseTimeDecaySpec | PiecewiseConstantSpec, Field(discriminator="name")]
-LearningRate = Annotated[float, Field(gt=0)] | Schedule
-
-
-# -- optimizers --------------------------------------------------------------------------------
-
-
-class SGDSpec(_Spec):
-    """Plain stochastic gradient descent."""
-
-    name: Literal["sgd"] = "sgd"
-    learning_rate: LearningRate = 0.01
-    weight_decay: float = Field(default=0.0, ge=0)
-
-
-class MomentumSpec(_Spec):
-    """SGD with momentum, Keras semantics: ``v = momentum * v - lr * g; p += v``."""
-
-    name: Literal["momentum"] = "momentum"
-    learning_rate: LearningRate = 0.001
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    nesterov: bool = False
-    weight_decay: float = Field(default=0.0, ge=0)
-
-
-class AdamSpec(_Spec):
-    """Adam with Keras' defaults."""
-
-    name: Literal["adam"] = "adam"
-    learning_rate: LearningRate = 0.001
-    beta_1: float = Field(default=0.9, ge=0, lt=1)
-    beta_2: float = Field(default=0.999, ge=0, lt=1)
-    epsilon: float = Field(default=1e-7, gt=0)
-    weight_decay: float = Field(default=0.0, ge=0)
-
-
-OptimizerSpec = Annotated[SGDSpec | MomentumSpec | AdamSpec, Field(discriminator="name")]
+ActivationName = Annotated[str, _engine_config(activations.get, compact=True)]
+InitializerConfig = Annotated[str | dict[str, Any], _engine_config(initializers.get, compact=True)]
+LossName = Annotated[str, _engine_config(losses.get, compact=True)]
+OptimizerConfig = Annotated[dict[str, Any], _engine_config(optimizers.get, compact=False)]
 
 
 # -- layers ------------------------------------------------------------------------------------
@@ -129,13 +82,13 @@ class LayerSpec(_Spec):
     """One dense layer. ``units`` may be ``"inputs"`` or ``"inputs+N"`` (resolved at fit time)."""
 
     units: int | str
-    activation: Literal["linear", "tanh", "relu", "sigmoid", "softmax"] = "relu"
-    kernel_initializer: Literal[
-        "zeros", "uniform", "signed_uniform", "glorot_uniform", "he_uniform", "he_normal"
-    ] = "glorot_uniform"
-    bias_initializer: Literal["zeros", "uniform", "signed_uniform"] = "zeros"
+    activation: ActivationName = "relu"
+    kernel_initializer: InitializerConfig = "glorot_uniform"
+    bias_initializer: InitializerConfig = "zeros"
     dropout: float = Field(default=0.0, ge=0, lt=1)
-    optimizer: OptimizerSpec | None = None
+    optimizer: OptimizerConfig | None = Field(
+        default=None, description="this layer's optimizer; null: the model's"
+    )
 
     @field_validator("units")
     @classmethod
@@ -195,18 +148,6 @@ class EarlyStopping(_Spec):
     validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
 
 
-# Discriminator values of every tagged union in a model spec (left out of error paths).
-_TAGS = UNION_TAGS | {
-    "inverse_time_decay",
-    "piecewise_constant",
-    "sgd",
-    "momentum",
-    "adam",
-    "kfolds",
-    "split",
-}
-
-
 # -- the model ---------------------------------------------------------------------------------
 
 
@@ -215,8 +156,8 @@ class Model(_Spec):
 
     dataset: DatasetSpec
     layers: list[LayerSpec] = Field(min_length=1)
-    loss: Literal["mse", "binary_crossentropy", "categorical_crossentropy"] = "mse"
-    optimizer: OptimizerSpec = AdamSpec()
+    loss: LossName = "mse"
+    optimizer: OptimizerConfig = Field(default="adam", validate_default=True)
     batch_size: int = Field(default=128, ge=1)
     epochs: int = Field(default=100, ge=1)
     trainer: TrainerSpec = KFolds()
@@ -243,9 +184,14 @@ class Model(_Spec):
     def from_json(cls, text: str, *, source: str = "<string>") -> Model:
         """Parse and validate JSON; errors name the JSON path of each problem."""
         try:
-            return cls.model_validate_json(text)
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            msg = f"invalid spec {source}: not valid JSON: {exc}"
+            raise SpecError(msg) from None
+        try:
+            return cls.model_validate(data)
         except ValidationError as exc:
-            raise SpecError(format_validation_error(exc, f"spec {source}", tags=_TAGS)) from None
+            raise SpecError(format_validation_error(exc, f"spec {source}", data)) from None
 
     def to_json_file(self, path: str | Path) -> Path:
         """Write the spec atomically (temporary name, then rename)."""
@@ -284,7 +230,7 @@ class Model(_Spec):
                 kernel_initializer=spec.kernel_initializer,
                 bias_initializer=spec.bias_initializer,
                 dropout=spec.dropout,
-                optimizer=None if spec.optimizer is None else spec.optimizer.model_dump(),
+                optimizer=spec.optimizer,
             )
             for spec, units in zip(self.layers, self.layer_units(n_inputs), strict=True)
         ]
@@ -293,7 +239,7 @@ class Model(_Spec):
             n_inputs,
             layers,
             loss=self.loss,
-            optimizer=self.optimizer.model_dump(),
+            optimizer=self.optimizer,
             replicas=len(seeds),
             dtype=self.dtype,
             seed=seeds,

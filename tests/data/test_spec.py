@@ -149,6 +149,18 @@ def test_bad_selector_names_the_path():
         load(bad)
 
 
+def test_union_tags_are_left_out_of_the_path_but_not_feature_names():
+    # pydantic puts the tag ("less_than") in the location; a feature may have the same name.
+    bad = {"less_than": {"mapped": [{"selector": {"kind": "less_than", "value": "x"}, "op": {}}]}}
+    with pytest.raises(
+        SpecError, match=r"features\.less_than\.mapped\[0\]\.selector\.value: Input should"
+    ):
+        load(bad)
+    ranged = {"a": {"mapped": [{"selector": {"kind": "in_range", "low": 2, "high": 1}, "op": {}}]}}
+    with pytest.raises(SpecError, match=r"features\.a\.mapped\[0\]\.selector: `low` must be"):
+        load(ranged)
+
+
 def test_reference_to_missing_feature_names_the_path():
     op = {"kind": "replace_with_feature", "feature": "yr_builtt"}
     bad = {"yr_renovated": {"mapped": [{"selector": {"kind": "equal", "value": 0}, "op": op}]}}

@@ -13,8 +13,8 @@ import pytest
 from training_problem import make_frame, make_model
 
 from nnforge.exceptions import DivergenceError
-from nnforge.model import EarlyStopping, KFolds, SGDSpec, Split
-from nnforge.nn import Network
+from nnforge.model import EarlyStopping, KFolds, Split
+from nnforge.nn import SGD, Network
 from nnforge.training import LambdaCallback, ProgressBar, Run, train
 
 
@@ -123,7 +123,7 @@ def test_early_stopping_restores_the_best_epoch_and_uses_inner_rows(frame):
 
 
 def test_divergence_names_fold_and_epoch_and_writes_nothing(frame, tmp_path):
-    model = make_model(optimizer=SGDSpec(learning_rate=1e6), epochs=5)
+    model = make_model(optimizer=SGD(learning_rate=1e6), epochs=5)
     with pytest.raises(DivergenceError, match=r"fold \d: loss became non-finite at epoch \d"):
         _train(model, frame, out_dir=tmp_path / "run")
     assert list(tmp_path.iterdir()) == []  # no run directory, no staging folder

@@ -6,7 +6,8 @@ import numpy as np
 import polars as pl
 
 from nnforge.data import AddSquared, DatasetSpec, Normalized, Out
-from nnforge.model import AdamSpec, KFolds, LayerSpec, Model
+from nnforge.model import KFolds, LayerSpec, Model
+from nnforge.nn import Adam
 
 
 def make_frame(n: int = 600, seed: int = 0) -> pl.DataFrame:
@@ -25,7 +26,7 @@ def make_model(**changes) -> Model:
     base = dict(
         dataset=spec.validated(),
         layers=[LayerSpec(units=16, activation="relu"), LayerSpec(units=1, activation="linear")],
-        optimizer=AdamSpec(learning_rate=0.01),
+        optimizer=Adam(learning_rate=0.01),
         batch_size=32,
         epochs=25,
         trainer=KFolds(k=3),

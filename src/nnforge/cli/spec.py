@@ -9,7 +9,6 @@ normalised, a date-like text column parsed into month and timestamp, a clashing 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from nnforge.data import (
     UsedInModel,
     read_table,
 )
-from nnforge.model import AdamSpec, KFolds, LayerSpec, Model
+from nnforge.model import KFolds, LayerSpec, Model
 
 __all__ = ["register", "run_check", "run_init", "starter_spec"]
 
@@ -146,7 +145,7 @@ def starter_spec(
     return Model(
         dataset=spec.validated(),
         layers=layers,
-        optimizer=AdamSpec(),
+        optimizer="adam",
         trainer=KFolds(k=folds),
         epochs=epochs,
     )
@@ -180,17 +179,10 @@ def _handle_text(spec: DatasetSpec, column: pl.Series) -> None:
         spec.add_opt_to(column.name, Not(UsedInModel))
 
 
-def _model_json(model: Model) -> str:
-    """The spec as JSON with the dataset in its compact form (defaults left out)."""
-    data = json.loads(model.to_json())
-    data["dataset"] = model.dataset.to_dict()
-    return json.dumps(data, indent=2)
-
-
 def run_init(args: argparse.Namespace) -> int:
     """Print the starting spec (JSON on stdout, a summary on stderr)."""
     model = starter_spec(args.data, args.target, folds=args.folds, epochs=args.epochs)
-    text = _model_json(model)
+    text = model.to_json()
     Model.from_json(text)  # the printed JSON must load back
     print(text)
     print(model.dataset.summary(), file=sys.stderr)
@@ -213,7 +205,7 @@ def run_check(args: argparse.Namespace) -> int:
     layers = ", ".join(f"{layer.units} {layer.activation}" for layer in model.layers)
     print(f"layers: {layers}")
     print(
-        f"loss {model.loss}, optimizer {model.optimizer.name}, batch {model.batch_size}, "
+        f"loss {model.loss}, optimizer {model.optimizer['name']}, batch {model.batch_size}, "
         f"{model.epochs} epochs, {how}, seed {model.seed}, {model.dtype}"
     )
     if not dataset.out_features_names():

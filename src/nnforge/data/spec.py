@@ -373,7 +373,7 @@ class DatasetSpec(_Strict):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            msg = format_validation_error(exc, "dataset spec", tags=UNION_TAGS)
+            msg = format_validation_error(exc, "dataset spec", data)
             raise SpecError(msg) from None
 
     @classmethod
@@ -841,15 +841,6 @@ def _describe(node: FeatureSpec) -> str:
     if node.missing != "error":
         parts.append(f"missing={node.missing}")
     return ", ".join(parts)
-
-
-# Discriminator values of the spec's tagged unions (left out of error paths).
-UNION_TAGS = frozenset(
-    [
-        *("equal", "less_than", "greater_than", "in_range", "is_missing"),
-        *("replace_with", "replace_with_feature"),
-    ]
-)
 
 
 def _semantic_problems(spec: DatasetSpec) -> Iterable[tuple[str, str]]:

@@ -7,6 +7,7 @@ lists the valid names when it does not know one.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar, TypeVar
 
 __all__ = ["Configurable", "resolve"]
@@ -24,7 +25,13 @@ class Configurable:
     name: ClassVar[str] = ""
 
     def get_config(self) -> dict[str, Any]:
+        """The constructor's arguments as JSON-able values, with the registry ``name``."""
         return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        """A new instance from :meth:`get_config`'s output."""
+        return cls(**{k: v for k, v in config.items() if k != "name"})
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.get_config() == other.get_config()  # type: ignore[attr-defined]
@@ -56,11 +63,12 @@ def resolve(identifier: Any, registry: dict[str, type[T]], base: type[T], kind: 
             )
             raise ValueError(msg)
         cls = _lookup(name, registry, kind)
-        try:
-            return cls(**config)
+        try:  # check the names first: errors of nested configs then pass through unwrapped
+            inspect.signature(cls).bind(**config)
         except TypeError as exc:
             msg = f"invalid arguments for {kind} '{name}': {exc}. Received: {kind}={identifier!r}"
             raise TypeError(msg) from None
+        return cls(**config)
     msg = (
         f"`{kind}` must be a name, a config dict or a {base.__name__} instance. "
         f"Received: {kind}={identifier!r}"

@@ -75,7 +75,7 @@ class Uniform(Initializer):
         return rng.uniform(self.minval, self.maxval, size=shape)
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "minval": self.minval, "maxval": self.maxval}
+        return {**super().get_config(), "minval": self.minval, "maxval": self.maxval}
 
 
 class SignedUniform(Uniform):

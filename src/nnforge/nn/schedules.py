@@ -35,7 +35,7 @@ class Constant(Schedule):
         return self.learning_rate
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "learning_rate": self.learning_rate}
+        return {**super().get_config(), "learning_rate": self.learning_rate}
 
 
 class InverseTimeDecay(Schedule):
@@ -70,7 +70,7 @@ class InverseTimeDecay(Schedule):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "name": self.name,
+            **super().get_config(),
             "initial_learning_rate": self.initial_learning_rate,
             "decay_steps": self.decay_steps,
             "decay_rate": self.decay_rate,
@@ -106,7 +106,7 @@ class PiecewiseConstant(Schedule):
         return self.values[bisect.bisect_left(self.boundaries, step)]
 
     def get_config(self) -> dict[str, Any]:
-        return {"name": self.name, "boundaries": self.boundaries, "values": self.values}
+        return {**super().get_config(), "boundaries": self.boundaries, "values": self.values}
 
 
 _REGISTRY: dict[str, type[Schedule]] = {

@@ -9,17 +9,18 @@ element-wise, so replicas never mix.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
 from nnforge._validation import check_scalar
 from nnforge.nn import schedules
+from nnforge.nn._registry import Configurable
 
 __all__ = ["Optimizer"]
 
 
-class Optimizer:
+class Optimizer(Configurable):
     """Base class of the optimizers.
 
     Subclasses set ``name``, may override ``_build(param)`` to create their slots, implement
@@ -47,7 +48,9 @@ class Optimizer:
         Number of updates applied so far (shared by all replicas, which step together).
     """
 
-    name: ClassVar[str] = ""
+    # An optimizer carries state (slots, iterations): two are the same only if identical.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
 
     def __init__(self, learning_rate: Any = 0.01, *, weight_decay: float = 0.0) -> None:
         self.learning_rate = schedules.get(learning_rate)
@@ -107,13 +110,5 @@ class Optimizer:
     def get_config(self) -> dict[str, Any]:
         lr = self.learning_rate
         rate: Any = lr.learning_rate if isinstance(lr, schedules.Constant) else lr.get_config()
-        return {"name": self.name, "learning_rate": rate, "weight_decay": self.weight_decay}
+        return {**super().get_config(), "learning_rate": rate, "weight_decay": self.weight_decay}
 
-    @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Optimizer:
-        """Build a fresh optimizer (no state) from ``get_config()``'s output."""
-        return cls(**{k: v for k, v in config.items() if k != "name"})
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
-        return f"{type(self).__name__}({args})"
