@@ -93,9 +93,13 @@ def test_same_seed_same_numbers_and_workers_do_not_change_them(model, frame):
 
 
 def test_folds_start_from_their_own_fresh_weights(model, frame):
-    result = _train(model.with_overrides(epochs=1), frame)
-    kernels = [net.layers[0].kernel[0] for net in result.networks]
-    assert not np.allclose(kernels[0], kernels[1])
+    # With a zero learning rate the trained weights are the initial ones.
+    result = _train(model.with_overrides(epochs=1, optimizer=SGD(learning_rate=0.0)), frame)
+    for fold, net in enumerate(result.networks):
+        fresh = Network.from_config(net.get_config())  # initialised from the fold's own seed
+        np.testing.assert_array_equal(net.params, fresh.params)
+        for other in result.networks[fold + 1 :]:
+            assert not np.allclose(net.layers[0].kernel, other.layers[0].kernel)
 
 
 def test_split_trainer_predicts_the_validation_share(frame):
