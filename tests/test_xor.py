@@ -54,5 +54,7 @@ def test_cli_prints_losses_and_predictions(capsys):
     assert "epoch    300  loss" in out
     assert "1 xor 1 = 0   predicted" in out
     assert "final MSE" in out
-    assert main(["xor", "--every", "0"]) == 1
-    assert "`--every` must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse, like every positive-int option
+        main(["xor", "--every", "0"])
+    assert exit_info.value.code == 2
+    assert "argument --every: must be a positive integer" in capsys.readouterr().err

@@ -6,8 +6,8 @@ Messages follow one format: the parameter in backticks, what was expected, then
 
 from __future__ import annotations
 
-from numbers import Real
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, Literal, overload
 
 import numpy as np
 from pydantic import ValidationError
@@ -35,19 +35,51 @@ def check_dtype(dtype: Any) -> np.dtype:
     return np.dtype(_DTYPES[key])
 
 
+@overload
 def check_scalar(
     x: Any,
     name: str,
     *,
+    integer: Literal[False] = False,
     min_val: float | None = None,
     max_val: float | None = None,
     include_min: bool = True,
-) -> float:
-    """Check that ``x`` is a finite real number within bounds and return it as ``float``."""
-    if isinstance(x, bool) or not isinstance(x, Real):
-        msg = f"`{name}` must be a real number. Received: {name}={x!r}"
+) -> float: ...
+
+
+@overload
+def check_scalar(
+    x: Any,
+    name: str,
+    *,
+    integer: Literal[True],
+    min_val: float | None = None,
+    max_val: float | None = None,
+    include_min: bool = True,
+) -> int: ...
+
+
+def check_scalar(
+    x: Any,
+    name: str,
+    *,
+    integer: bool = False,
+    min_val: float | None = None,
+    max_val: float | None = None,
+    include_min: bool = True,
+) -> float | int:
+    """Check that ``x`` is a finite real number (an integer with ``integer``) within bounds.
+
+    Returns it as ``float``, or as ``int`` with ``integer=True``. Booleans are rejected.
+    """
+    kind, expected = (Integral, "an integer") if integer else (Real, "a real number")
+    if isinstance(x, bool) or not isinstance(x, kind):
+        msg = f"`{name}` must be {expected}. Received: {name}={x!r}"
         raise TypeError(msg)
-    value = float(x)
+    value = int(x) if integer else float(x)
+    if integer and min_val == 1 and max_val is None and value < 1:
+        msg = f"`{name}` must be a positive integer. Received: {name}={x!r}"
+        raise ValueError(msg)
     if not np.isfinite(value):
         msg = f"`{name}` must be finite. Received: {name}={x!r}"
         raise ValueError(msg)

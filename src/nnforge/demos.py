@@ -108,9 +108,7 @@ def train_xor(
     callback : callable, optional
         Called as ``callback(epoch, losses)`` after every epoch (1-based epoch, (R,) losses).
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        msg = f"`epochs` must be a positive integer. Received: epochs={epochs!r}"
-        raise ValueError(msg)
+    check_scalar(epochs, "epochs", integer=True, min_val=1)
     if batch_size not in (1, 2, 4):
         msg = f"`batch_size` must be 1, 2 or 4. Received: batch_size={batch_size!r}"
         raise ValueError(msg)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from nnforge._io import atomic_path
+from nnforge._validation import check_scalar
 from nnforge.exceptions import DataError, NNForgeError, SpecError
 
 if TYPE_CHECKING:
@@ -53,13 +54,10 @@ def examples(*lines: str) -> str:
 def positive_int(text: str) -> int:
     """``argparse`` type for integers >= 1."""
     try:
-        value = int(text)
+        return check_scalar(int(text), "value", integer=True, min_val=1)
     except ValueError:
-        value = 0
-    if value < 1:
         msg = f"must be a positive integer. Received: {text!r}"
-        raise argparse.ArgumentTypeError(msg)
-    return value
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 def fold_count(text: str) -> int:

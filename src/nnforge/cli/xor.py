@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnforge.cli._common import positive_int
 from nnforge.demos import XOR_X, XOR_Y, train_xor, xor_surface
 from nnforge.nn import Network
 
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
-        "--every", type=int, default=100, metavar="N", help="print the loss every N epochs"
+        "--every", type=positive_int, default=100, metavar="N", help="print the loss every N epochs"
     )
     parser.add_argument(
         "--plot",
@@ -62,9 +63,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and report; returns the exit code."""
-    if args.every < 1:
-        msg = f"`--every` must be a positive integer. Received: --every={args.every}"
-        raise ValueError(msg)
     print(
         f"XOR: 2-3-1 tanh, MSE, SGD lr={args.lr} decay={args.decay} dropout={args.dropout} "
         f"batch={args.batch_size} seed={args.seed}"

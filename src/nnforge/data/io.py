@@ -2,7 +2,7 @@
 
 One entry point, :func:`read_table`, picks the reader from the file extension (CSV, Parquet, Arrow
 IPC) so that every other module sees a ``polars.DataFrame`` and never a half-read file. Atomic
-writes live in :mod:`nnforge._io` (shared with the other packages) and are re-exported here.
+writes live in :mod:`nnforge._io` (shared with the other packages).
 
 Row numbers in every data error follow one convention: "row N" is the N-th *data* row, 1-based,
 so the first row after the CSV header is row 1 (line 2 of the file).
@@ -14,7 +14,6 @@ from pathlib import Path
 
 import polars as pl
 
-from nnforge._io import atomic_path, atomic_write_bytes, atomic_write_text
 from nnforge.exceptions import DataError
 
 __all__ = [
@@ -22,9 +21,6 @@ __all__ = [
     "IPC_EXTENSIONS",
     "PARQUET_EXTENSIONS",
     "DataFileNotFoundError",
-    "atomic_path",
-    "atomic_write_bytes",
-    "atomic_write_text",
     "read_table",
     "row_label",
 ]

@@ -1,9 +1,10 @@
 """The individual transforms, as Polars expressions, each next to its inverse.
 
 Stateless steps (used by ``derive``) are plain functions returning expressions. Fitted steps are
-small frozen dataclasses holding what was learned at fit time; each has ``expr`` (forward),
-``inverse_expr`` (on a frame column) and ``inverse_array`` (on a NumPy array, the fast path the
-trainer uses every epoch), plus ``to_dict``/``from_dict`` for the pipeline JSON.
+small frozen dataclasses holding what was learned at fit time; each has ``expr`` (forward) and
+``inverse_expr`` (on a frame column), plus ``to_dict``/``from_dict`` for the pipeline JSON.
+Scalers also expose ``scale`` and ``offset`` (``x = z * scale + offset``), which the pipeline
+uses to revert NumPy predictions.
 """
 
 from __future__ import annotations
@@ -112,9 +113,6 @@ class MinMax:
     def inverse_expr(self, x: pl.Expr) -> pl.Expr:
         return x * self.scale + self.lo
 
-    def inverse_array(self, x: np.ndarray) -> np.ndarray:
-        return x * self.scale + self.lo
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -139,9 +137,6 @@ class ZScore:
         return (x - self.mean) / self.std
 
     def inverse_expr(self, x: pl.Expr) -> pl.Expr:
-        return x * self.std + self.mean
-
-    def inverse_array(self, x: np.ndarray) -> np.ndarray:
         return x * self.std + self.mean
 
     def to_dict(self) -> dict[str, Any]:

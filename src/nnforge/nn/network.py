@@ -44,7 +44,7 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from nnforge._io import atomic_write_bytes, atomic_write_text
-from nnforge._validation import check_dtype
+from nnforge._validation import check_dtype, check_scalar
 from nnforge.nn import losses, optimizers
 from nnforge.nn.layers import Dense
 from nnforge.nn.layers.dense import augmented
@@ -54,7 +54,8 @@ __all__ = ["Network", "replica_seeds"]
 
 _FORMAT = "nnforge.network/1"
 # Rows per inference chunk: keeps every layer's activations in cache (King County network,
-# 4 replicas x 2,702 rows: 512 rows per chunk 3.9 ms, 2048 rows 5.2 ms).
+# 4 replicas x 2,702 rows: 512 rows per chunk 3.9 ms, 2048 rows 5.2 ms). Fixed, so that a
+# prediction never depends on how many rows or replicas one call gets.
 _PREDICT_ROWS = 512
 
 
@@ -195,8 +196,8 @@ class Network:
         dtype: Any = "float32",
         seed: Any = None,
     ) -> None:
-        self.n_inputs = _check_positive_int(n_inputs, "n_inputs")
-        self.replicas = _check_positive_int(replicas, "replicas")
+        self.n_inputs = check_scalar(n_inputs, "n_inputs", integer=True, min_val=1)
+        self.replicas = check_scalar(replicas, "replicas", integer=True, min_val=1)
         self.dtype = check_dtype(dtype)
         if not layers or not all(isinstance(layer, Dense) for layer in layers):
             msg = (
@@ -273,7 +274,7 @@ class Network:
         np.copyto(acts.inputs[0][..., :-1], x)
         last = len(self.layers) - 1
         for i, layer in enumerate(self.layers):
-            layer.forward_augmented(
+            layer.forward(
                 acts.inputs[i],
                 acts.output if i == last else acts.inputs[i + 1],
                 training=training,
@@ -313,7 +314,7 @@ class Network:
             grad *= scale[..., None]
         input_grads = self._buffers(out.shape[1]).grads
         for i in range(len(self.layers) - 1, -1, -1):
-            self.layers[i].backward_augmented(grad, input_grads[i])
+            self.layers[i].backward(grad, input_grads[i])
             grad = input_grads[i]
         return batch_losses
 
@@ -342,10 +343,6 @@ class Network:
         self.apply_gradients()
         return batch_losses
 
-    def zero_grad(self) -> None:
-        """Zero the gradient buffer (``backward`` overwrites it anyway; for manual use)."""
-        self.grads.fill(0)
-
     # -- inference -----------------------------------------------------------------------------
 
     def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
@@ -356,7 +353,7 @@ class Network:
         """
         x = self._check_batch(x, "x", self.n_inputs, allow_2d=True)
         n = x.shape[-2]
-        chunk = _check_positive_int(batch_size or _PREDICT_ROWS, "batch_size")
+        chunk = check_scalar(batch_size or _PREDICT_ROWS, "batch_size", integer=True, min_val=1)
         out = np.empty((self.replicas, n, self.n_outputs), self.dtype)
         for start in range(0, n, chunk):
             out[:, start : start + chunk] = self._forward(x[..., start : start + chunk, :], False)
@@ -395,13 +392,9 @@ class Network:
             new_layer.weights[:] = old_layer.weights[idx]
         new._rngs = [copy.deepcopy(self._rngs[i]) for i in idx]
         for old_g, new_g in zip(self._groups, new._groups, strict=True):
-            new_g.optimizer.iterations = old_g.optimizer.iterations
-            if old_g.optimizer._slots is not None:
-                new_g.optimizer._slots = [
-                    _select_segment(slot, old_g, self._blocks, idx)
-                    for slot in old_g.optimizer._slots
-                ]
-                new_g.optimizer._tmp = np.empty_like(new_g.optimizer._slots[0])
+            old = old_g.optimizer
+            slots = [_select_segment(slot, old_g, self._blocks, idx) for slot in old.slots]
+            new_g.optimizer.set_state(old.iterations, slots)
         return new
 
     def replica(self, i: int) -> Network:
@@ -628,13 +621,6 @@ def _architecture(config: dict[str, Any]) -> dict[str, Any]:
 def _tensor_order(name: str) -> tuple[int, str]:
     parts = name.split(".")
     return (int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1, name)
-
-
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        msg = f"`{name}` must be a positive integer. Received: {name}={value!r}"
-        raise ValueError(msg)
-    return int(value)
 
 
 def _base_path(path: str | os.PathLike[str]) -> Path:

@@ -26,8 +26,6 @@ from nnforge.training.evaluation import EpochMetrics, FoldResult
 __all__ = ["GroupOutcome", "ReplicaData", "build_network", "train_replicas"]
 
 Inverter = Callable[[np.ndarray], np.ndarray]
-# Fixed inference chunk: results must not depend on how folds are grouped over workers.
-_PREDICT_ROWS = 512
 
 
 @dataclass
@@ -108,7 +106,7 @@ class _Validator:
     def measure(self, net: Network) -> tuple[np.ndarray, ...]:
         """``(val_loss, val_loss_std, r2, mae, predictions)`` per replica."""
         d = self.data
-        pred = net.predict(d.x_valid, _PREDICT_ROWS)
+        pred = net.predict(d.x_valid)  # fixed row chunks: the same for any grouping
         row_loss = net.loss(d.y_valid, pred)  # (R, V)
         val_loss, val_std = _masked_mean_std(row_loss.astype(np.float64), d.n_valid)
         r2 = np.empty(d.replicas)
@@ -140,7 +138,7 @@ class _EarlyStopper:
     def update(self, net: Network, epoch: int, active: np.ndarray) -> np.ndarray:
         """Record this epoch for the ``active`` replicas; return the monitored loss."""
         d = self.data
-        pred = net.predict(d.x_monitor, _PREDICT_ROWS)
+        pred = net.predict(d.x_monitor)
         loss, _ = _masked_mean_std(net.loss(d.y_monitor, pred), d.n_monitor)
         for r in np.flatnonzero(active):
             if loss[r] < self.best_loss[r] - self.min_delta:

@@ -11,7 +11,7 @@ it), and the engine multiplies an *augmented* input ``X~ = [X, 1]`` whose last c
 
 so the forward pass is one GEMM, and one GEMM gives both the kernel and the bias gradient. A
 network keeps each layer's activations in augmented buffers, so layer ``i`` writes
-``f(Z)`` straight into the input of layer ``i + 1`` (see :meth:`Dense.forward_augmented`).
+``f(Z)`` straight into the input of layer ``i + 1`` (see :meth:`Dense.forward`).
 Element-wise work always runs over whole contiguous buffers: a strided ``[..., :units]`` view
 would cost NumPy several times more.
 
@@ -41,18 +41,15 @@ def augmented(replicas: int, rows: int, width: int, dtype: Any) -> np.ndarray:
     return buf
 
 
-class _Buffers:
-    """A layer's own buffers for one batch size ``B`` (allocated once, reused every call)."""
+class _DropoutBuffers:
+    """Dropout's buffers for one batch size ``B`` (allocated once, reused every call): the
+    dropped input and the mask, both augmented (ones in the last column), and the draws."""
 
-    def __init__(self, replicas: int, batch: int, n_in: int, units: int, dropout: bool, dtype):
-        self.xa = augmented(replicas, batch, n_in, dtype)  # the input, for standalone use
-        self.out = np.empty((replicas, batch, units), dtype)
-        self.dxa = np.zeros((replicas, batch, n_in + 1), dtype)
-        if dropout:  # the dropped input, the mask (ones in the last column) and its draws
-            self.dropped = augmented(replicas, batch, n_in, dtype)
-            self.mask = augmented(replicas, batch, n_in, dtype)
-            self.noise = np.empty((replicas, batch, n_in), dtype)
-            self.keep = np.empty((replicas, batch, n_in), bool)
+    def __init__(self, replicas: int, batch: int, n_in: int, dtype: Any) -> None:
+        self.dropped = augmented(replicas, batch, n_in, dtype)
+        self.mask = augmented(replicas, batch, n_in, dtype)
+        self.noise = np.empty((replicas, batch, n_in), dtype)
+        self.keep = np.empty((replicas, batch, n_in), bool)
 
 
 class Dense:
@@ -95,10 +92,7 @@ class Dense:
         dropout: float = 0.0,
         optimizer: Any = None,
     ) -> None:
-        if isinstance(units, bool) or not isinstance(units, int | np.integer) or units < 1:
-            msg = f"`units` must be a positive integer. Received: units={units!r}"
-            raise ValueError(msg)
-        self.units = int(units)
+        self.units = check_scalar(units, "units", integer=True, min_val=1)
         self.activation = activations.get(activation)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
@@ -114,7 +108,7 @@ class Dense:
         self.bias: np.ndarray | None = None
         self.kernel_grad: np.ndarray | None = None
         self.bias_grad: np.ndarray | None = None
-        self._buffers: dict[int, _Buffers] = {}
+        self._buffers: dict[int, _DropoutBuffers] = {}
         self._kernel_t: np.ndarray | None = None
         # Cached by a training forward for backward: its augmented (dropped) input, its output
         # buffer, the activation actually applied (linear when the loss takes logits) and the
@@ -146,53 +140,29 @@ class Dense:
 
     def forward(
         self,
-        x: np.ndarray,
-        *,
-        training: bool = False,
-        rngs: Sequence[np.random.Generator] | None = None,
-        dropout_mask: np.ndarray | None = None,
-        logits: bool = False,
-    ) -> np.ndarray:
-        """Compute ``f(x @ W + b)`` for ``x`` of shape (R, B, n_in) (or (B, n_in), broadcast).
-
-        ``training`` turns dropout on (masks from ``rngs``, one generator per replica, unless a
-        fixed ``dropout_mask`` of shape (R, B, n_in) is given) and caches what ``backward``
-        needs. ``logits=True`` skips the activation (the loss fuses it). The result is a buffer
-        reused by the next call with as many rows: copy it to keep it.
-        """
-        buf = self._buffers_for(x.shape[-2])  # raises if the layer is not built
-        np.copyto(buf.xa[..., :-1], x)
-        return self.forward_augmented(
-            buf.xa,
-            buf.out,
-            training=training,
-            rngs=rngs,
-            dropout_mask=dropout_mask,
-            logits=logits,
-        )
-
-    def forward_augmented(
-        self,
         xa: np.ndarray,
         out: np.ndarray,
         *,
         training: bool = False,
         rngs: Sequence[np.random.Generator] | None = None,
-        dropout_mask: np.ndarray | None = None,
         logits: bool = False,
     ) -> np.ndarray:
-        """The engine's forward: ``xa`` (R, B, n_in + 1) ends in a ones column.
+        """``f(X @ W + b)`` for the augmented input ``xa = [X, 1]`` (R, B, n_in + 1).
 
-        Writes ``f(xa @ weights)`` into ``out``, of shape (R, B, units) or, to feed the next
-        layer directly, (R, B, units + 1) whose last column stays ones; returns ``out``.
+        Writes the result into ``out``, of shape (R, B, units) or, to feed the next layer
+        directly, (R, B, units + 1) whose last column stays ones; returns ``out``. ``training``
+        turns dropout on (masks drawn from ``rngs``, one generator per replica) and caches what
+        :meth:`backward` needs; ``logits=True`` skips the activation (the loss fuses it).
         """
         weights = self.weights
+        if weights is None:
+            self._require_built()
         units = self.units
         act = _LINEAR if logits else self.activation
         mask = None
-        if training and (self.dropout or dropout_mask is not None):
-            buf = self._buffers_for(xa.shape[1], dropout=True)
-            mask = self._dropout_mask(buf, rngs, dropout_mask)
+        if training and self.dropout:
+            buf = self._dropout_buffers(xa.shape[1])
+            mask = self._dropout_mask(buf, rngs)
             xa = np.multiply(xa, mask, out=buf.dropped)
         z = out[..., :units]
         np.matmul(xa, weights, out=z)
@@ -205,29 +175,16 @@ class Dense:
             self._xa, self._out, self._act, self._mask = xa, out, act, mask
         return out
 
-    def backward(self, grad: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
-        """Given ``dL/dY`` (R, B, units), fill the gradient views and return ``dL/dX``.
-
-        ``grad`` is overwritten with ``dL/dZ``. ``input_grad=False`` skips ``dX`` (first layer).
-        The result is a view of a buffer reused by the next call with as many rows.
-        """
-        if self._xa is None or self._out is None:
-            msg = "`backward` needs a preceding `forward(..., training=True)` on this layer"
-            raise RuntimeError(msg)
-        if not input_grad:
-            self.backward_augmented(grad)
-            return None
-        buf = self._buffers_for(grad.shape[1])
-        self.backward_augmented(grad, buf.dxa)
-        return buf.dxa[..., :-1]
-
-    def backward_augmented(self, grad: np.ndarray, dxa: np.ndarray | None = None) -> None:
-        """The engine's backward, after :meth:`forward_augmented` in training.
+    def backward(self, grad: np.ndarray, dxa: np.ndarray | None = None) -> None:
+        """Gradients after a :meth:`forward` in training.
 
         ``grad`` is ``dL/dY`` shaped like that forward's ``out`` (its ones column, if any, is
         ignored) and is overwritten with ``dL/dZ``. Fills ``weights_grad``; with ``dxa``
         (R, B, n_in + 1), writes ``dL/dX`` into its first ``n_in`` columns.
         """
+        if self._xa is None or self._out is None:
+            msg = "`backward` needs a preceding `forward(..., training=True)` on this layer"
+            raise RuntimeError(msg)
         units, n_in = self.units, self.n_inputs
         a, act = self._out, self._act
         if grad.shape[-1] == units or not act.elementwise:
@@ -250,15 +207,9 @@ class Dense:
     # -- helpers -------------------------------------------------------------------------------
 
     def _dropout_mask(
-        self,
-        buf: _Buffers,
-        rngs: Sequence[np.random.Generator] | None,
-        fixed: np.ndarray | None,
+        self, buf: _DropoutBuffers, rngs: Sequence[np.random.Generator] | None
     ) -> np.ndarray:
         """The (R, B, n_in + 1) inverted-dropout mask, ones in its last column."""
-        if fixed is not None:
-            np.copyto(buf.mask[..., :-1], fixed)
-            return buf.mask
         if rngs is None or len(rngs) != buf.noise.shape[0]:
             msg = "dropout in training needs one generator per replica in `rngs`"
             raise ValueError(msg)
@@ -268,16 +219,14 @@ class Dense:
         np.multiply(buf.keep, 1.0 / (1.0 - self.dropout), out=buf.mask[..., :-1])
         return buf.mask
 
-    def _buffers_for(self, batch: int, dropout: bool = False) -> _Buffers:
+    def _dropout_buffers(self, batch: int) -> _DropoutBuffers:
         buf = self._buffers.get(batch)
-        if buf is None or (dropout and not hasattr(buf, "mask")):
+        if buf is None:
             if len(self._buffers) >= 4:  # a training run sees one or two batch sizes
                 self._buffers.clear()
             kernel, _ = self._require_built()
             replicas, n_in, _ = kernel.shape
-            dropout = dropout or self.dropout > 0
-            buf = _Buffers(replicas, batch, n_in, self.units, dropout, kernel.dtype)
-            self._buffers[batch] = buf
+            buf = self._buffers[batch] = _DropoutBuffers(replicas, batch, n_in, kernel.dtype)
         return buf
 
     def _require_built(self) -> tuple[np.ndarray, np.ndarray]:

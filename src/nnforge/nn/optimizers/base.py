@@ -102,6 +102,16 @@ class Optimizer(Configurable):
         """The optimizer's state buffers (empty before the first step)."""
         return [] if self._slots is None else self._slots
 
+    def set_state(self, iterations: int, slots: list[np.ndarray] | None) -> None:
+        """Continue from another optimizer's state (e.g. some replicas of its segment).
+
+        ``slots`` are laid out like :attr:`slots` for this optimizer's segment (``None``:
+        created on the next step).
+        """
+        self.iterations = int(iterations)
+        self._slots = None if not slots else [np.array(s) for s in slots]
+        self._tmp = np.empty(0) if self._slots is None else np.empty_like(self._slots[0])
+
     def reset(self) -> None:
         """Forget the state: zero iterations, slots recreated on the next step."""
         self.iterations = 0
