@@ -193,6 +193,9 @@ def test_missing_value_policies_fill_from_fit_rows():
     train = pipe.transform(derived, training=True)
     assert train.height == 4
     assert pipe.n_dropped_ == 1
+    # transform never writes fitted state: other rows with nothing to drop leave it as fitted
+    assert pipe.transform(derived[:2], training=True).height == 2
+    assert pipe.n_dropped_ == 1
     valid = pipe.transform(derived)
     assert valid.height == 5  # not dropped: filled with the training median of b
     assert valid["b"][2] == pipe.fill_values_["b"]

@@ -394,8 +394,7 @@ class Pipeline:
     n_fit_rows_ : int
         Rows passed to :meth:`fit`.
     n_dropped_ : int
-        Training rows removed by the row filters (outliers, ``drop`` policy) in the last
-        :meth:`fit` or ``transform(training=True)``.
+        Rows of the :meth:`fit` frame removed by the row filters (outliers, ``drop`` policy).
     input_features_ : list of str
         Columns of ``x`` in :meth:`to_arrays`, in order.
     output_features_ : list of str
@@ -638,17 +637,17 @@ class Pipeline:
         polars.DataFrame
             The id column, then ``input_features_``, then the output columns present, then the
             other columns of ``frame`` (unused features, date text, extra columns) unchanged
-            except for scaling.
+            except for scaling. With ``training=True``, ``frame.height - result.height`` rows
+            were dropped; transform never changes the fitted state (``n_dropped_`` is fit's).
         """
         self._check_fitted()
         _check_frame(frame)
         cols = self._columns()
         self._require(frame, cols, outputs=False, what="transform")
         cols = [c for c in cols if c.name in frame.columns]
-        frame, n_missing = self._apply_missing(frame, cols, training=training)
+        frame, _ = self._apply_missing(frame, cols, training=training)
         if training:
-            frame, n_out = self._filter_outliers(frame)
-            self.n_dropped_ = n_missing + n_out
+            frame, _ = self._filter_outliers(frame)
             if frame.height == 0:
                 msg = "no training rows left after the row filters (outliers, missing values)"
                 raise DataError(msg)

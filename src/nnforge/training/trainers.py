@@ -150,7 +150,7 @@ class Trainer:
             y_valid=y_valid,
             valid_ids=valid_ids,
             y_valid_true=pipeline.inverse_transform_outputs(y_valid.astype(np.float64)),
-            n_dropped=int(pipeline.n_dropped_),
+            n_dropped=train_frame.height - train.height,
             x_monitor=x_monitor,
             y_monitor=y_monitor,
         )
