@@ -31,6 +31,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
+from nnforge._format import format_number
 from nnforge._io import atomic_path
 
 __all__ = [
@@ -459,7 +460,7 @@ def predicted_vs_true(
     ax.text(
         0.03,
         0.97,
-        f"R² = {r2:.3f}\nMAE = {_fmt(mae)}\nn = {t.size:,}",
+        f"R² = {r2:.3f}\nMAE = {format_number(mae)}\nn = {t.size:,}",
         va="top",
         ha="left",
         transform=ax.transAxes,
@@ -471,11 +472,6 @@ def predicted_vs_true(
     _plain_ticks(ax, "x", compact=True)
     _plain_ticks(ax, "y", compact=True)
     return fig
-
-
-def _fmt(value: float) -> str:
-    """``25,780`` for large values, four significant digits otherwise."""
-    return f"{value:,.0f}" if 1e4 <= abs(value) < 1e15 else f"{value:.4g}"
 
 
 def _plain_ticks(ax: Axes, axis: str = "y", *, compact: bool = False) -> None:

@@ -29,6 +29,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from nnforge import __version__, plots
+from nnforge._format import format_number
 from nnforge._io import atomic_write_text
 
 __all__ = ["DEFAULT_UNITS", "SECTIONS", "write_report"]
@@ -198,14 +199,8 @@ def _fmt(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return str(value)
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    if isinstance(value, float):
-        if not np.isfinite(value):
-            return str(value)
-        if abs(value) >= 1e4:
-            return f"{value:,.0f}"
-        return f"{value:.4g}"
+    if isinstance(value, int | float):
+        return format_number(value)
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     if isinstance(value, list | dict):

@@ -278,7 +278,7 @@ def test_summary_table_for_a_split_run() -> None:
 
     summary = {"trainer": "split", "k": 1, "oof_r2": 0.5, "oof_mae": 12.0, "n_rows": 10}
     table = summary_table(summary, Path("runs/x"))
-    assert "validation R²   0.5000" in table
+    assert "validation R²   0.5\n" in table
     assert "fold R²" not in table
     assert table.endswith("run dir         runs/x")
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from nnforge._format import format_number
 from nnforge._io import atomic_path
 from nnforge._validation import check_scalar
 from nnforge.exceptions import DataError, NNForgeError, SpecError
@@ -25,7 +26,6 @@ __all__ = [
     "check_run_dir",
     "data_errors",
     "examples",
-    "fmt",
     "fold_count",
     "format_table",
     "load_run",
@@ -141,24 +141,9 @@ def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
     return path
 
 
-def fmt(value: Any, digits: int = 4) -> str:
-    """A compact cell: floats to ``digits`` significant digits, large ones with separators."""
-    if value is None:
-        return "-"
-    if isinstance(value, bool) or not isinstance(value, float | int):
-        return str(value)
-    if isinstance(value, int):
-        return f"{value:,}" if abs(value) >= 10_000 else str(value)
-    if value != value:  # NaN
-        return "nan"
-    if abs(value) >= 10_000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}g}" if abs(value) < 1e-3 and value != 0 else f"{value:.{digits}f}"
-
-
 def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain-text table: first column left-aligned, the others right-aligned."""
-    cells = [list(header)] + [[fmt(v) for v in row] for row in rows]
+    cells = [list(header)] + [[format_number(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
 
     def line(row: Sequence[str]) -> str:

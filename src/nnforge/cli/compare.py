@@ -12,12 +12,12 @@ from typing import Any
 
 import polars as pl
 
+from nnforge._format import format_number
 from nnforge._io import atomic_write_text
 from nnforge.cli._common import (
     CLIError,
     check_run_dir,
     examples,
-    fmt,
     format_table,
     timestamp,
     write_frame,
@@ -87,7 +87,7 @@ def summary_frame(names: list[str], summaries: list[dict[str, Any]]) -> pl.DataF
 def _html(table: pl.DataFrame, images: dict[str, bytes]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(fmt(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(format_number(v))}</td>" for v in row) + "</tr>"
         for row in table.iter_rows()
     )
     figures = "".join(

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from nnforge._format import format_number
 from nnforge.cli._common import (
     CLIError,
     data_errors,
     examples,
-    fmt,
     fold_count,
     load_spec,
     positive_int,
@@ -98,21 +98,21 @@ def summary_table(summary: dict[str, Any], run_dir: Path) -> str:
     n, best = summary.get("k"), summary.get("best_fold")
     if summary.get("trainer") == "split" or n == 1:
         rows = [
-            ("validation R²", fmt(summary.get("oof_r2"))),
-            ("validation MAE", fmt(summary.get("oof_mae"), 2)),
+            ("validation R²", format_number(summary.get("oof_r2"))),
+            ("validation MAE", format_number(summary.get("oof_mae"))),
         ]
     else:
         std = summary.get("std_fold_r2")
-        spread = "" if std is None else f" ± {fmt(std)}"
+        spread = "" if std is None else f" ± {format_number(std)}"
         rows = [
-            ("out-of-fold R²", fmt(summary.get("oof_r2"))),
-            ("fold R²", f"{fmt(summary.get('mean_fold_r2'))}{spread} ({n} folds)"),
-            ("best fold R²", f"{fmt(summary.get('best_fold_r2'))} (fold {best})"),
-            ("MAE", fmt(summary.get("oof_mae"), 2)),
+            ("out-of-fold R²", format_number(summary.get("oof_r2"))),
+            ("fold R²", f"{format_number(summary.get('mean_fold_r2'))}{spread} ({n} folds)"),
+            ("best fold R²", f"{format_number(summary.get('best_fold_r2'))} (fold {best})"),
+            ("MAE", format_number(summary.get("oof_mae"))),
         ]
     wall = summary.get("wall_seconds")
     rows += [
-        ("rows", fmt(summary.get("n_rows"))),
+        ("rows", format_number(summary.get("n_rows"))),
         ("wall time", "-" if wall is None else f"{wall:.2f} s"),
         ("run dir", str(run_dir)),
     ]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from nnforge._format import format_number
 from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
 
 __all__ = ["Callback", "CallbackList", "EpochLogger", "LambdaCallback", "ProgressBar", "TrainInfo"]
@@ -103,15 +104,11 @@ class CallbackList(Callback):
             cb.on_train_end(evaluation)
 
 
-def _fmt(value: float | None, spec: str = ".4g") -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def _epoch_line(m: EpochMetrics) -> str:
     return (
-        f"fold {m.fold} epoch {m.epoch + 1} train_loss {_fmt(m.train_loss)} "
-        f"val_loss {_fmt(m.val_loss)} val_loss_std {_fmt(m.val_loss_std)} "
-        f"r2 {_fmt(m.r2)} mae {_fmt(m.mae)} lr {_fmt(m.lr)}"
+        f"fold {m.fold} epoch {m.epoch + 1} train_loss {format_number(m.train_loss)} "
+        f"val_loss {format_number(m.val_loss)} val_loss_std {format_number(m.val_loss_std)} "
+        f"r2 {format_number(m.r2)} mae {format_number(m.mae)} lr {format_number(m.lr)}"
     )
 
 
@@ -139,7 +136,7 @@ class EpochLogger(Callback):
             note = f" ({result.message})" if result.message else ""
             self._file.write(
                 f"fold {result.fold} {result.stopped} after {result.epochs_run} epochs: "
-                f"r2 {_fmt(result.r2)} mae {_fmt(result.mae)}{note}\n"
+                f"r2 {format_number(result.r2)} mae {format_number(result.mae)}{note}\n"
             )
 
     def on_train_end(self, evaluation: Evaluation) -> None:
@@ -184,7 +181,8 @@ class ProgressBar(Callback):
         mean_r2 = f" | mean R² {sum(r2s) / len(r2s):.4f}" if r2s else ""
         last = ""
         if m is not None:
-            last = f" | fold {m.fold} epoch {m.epoch + 1}/{self._epochs} loss {_fmt(m.train_loss)}"
+            loss = format_number(m.train_loss)
+            last = f" | fold {m.fold} epoch {m.epoch + 1}/{self._epochs} loss {loss}"
         if self._tty:
             width = 24
             filled = int(width * frac)
@@ -211,7 +209,7 @@ class ProgressBar(Callback):
             note = f": {result.message}" if result.message else ""
             self.stream.write(
                 f"{prefix}fold {result.fold} {result.stopped} after {result.epochs_run} epochs, "
-                f"R² {_fmt(result.r2)}{note}\n"
+                f"R² {format_number(result.r2)}{note}\n"
             )
             self.stream.flush()
 
