@@ -1,8 +1,9 @@
 """Regression metrics that understand the replica axis.
 
-Inputs are ``(n, k)`` or ``(R, n, k)`` (``(n,)`` is treated as one output). The result is a float
-for 2-D input and an ``(R,)`` float64 array for 3-D input: one value per replica, never mixing
-replicas. With several outputs the per-output values are averaged (scikit-learn's
+Inputs are ``(n, k)`` or ``(R, n, k)`` (``(n,)`` is treated as one output). The result is always
+a float64 array of shape ``y_true.shape[:-2]``, like a NumPy reduction over the rows: ``()`` (use
+``float()``) for ``(n,)``/``(n, k)``, ``(R,)`` for ``(R, n, k)``: one value per replica, never
+mixing replicas. With several outputs the per-output values are averaged (scikit-learn's
 ``"uniform_average"``). ``sample_weight`` of shape ``(n,)`` or ``(R, n)`` weights the rows; zero
 weights exclude padding rows.
 """
@@ -16,19 +17,19 @@ import numpy as np
 __all__ = ["mean_absolute_error", "mean_squared_error", "r2_score"]
 
 
-def mean_squared_error(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float | np.ndarray:
+def mean_squared_error(y_true: Any, y_pred: Any, sample_weight: Any = None) -> np.ndarray:
     """Mean of ``(y_true - y_pred)**2`` per replica."""
     t, p, w = _prepare(y_true, y_pred, sample_weight)
     return _finish(_average((t - p) ** 2, w).mean(axis=-1), y_true)
 
 
-def mean_absolute_error(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float | np.ndarray:
+def mean_absolute_error(y_true: Any, y_pred: Any, sample_weight: Any = None) -> np.ndarray:
     """Mean of ``|y_true - y_pred|`` per replica."""
     t, p, w = _prepare(y_true, y_pred, sample_weight)
     return _finish(_average(np.abs(t - p), w).mean(axis=-1), y_true)
 
 
-def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> float | np.ndarray:
+def r2_score(y_true: Any, y_pred: Any, sample_weight: Any = None) -> np.ndarray:
     """Coefficient of determination ``1 - SS_res / SS_tot`` per replica.
 
     A constant ``y_true`` gives 1.0 for a perfect prediction and 0.0 otherwise (scikit-learn's
@@ -84,5 +85,5 @@ def _average(values: np.ndarray, w: np.ndarray) -> np.ndarray:
         return np.einsum("rnk,rn->rk", values, w) / total
 
 
-def _finish(values: np.ndarray, y_true: Any) -> float | np.ndarray:
-    return values if np.ndim(y_true) == 3 else float(values[0])
+def _finish(values: np.ndarray, y_true: Any) -> np.ndarray:
+    return values.reshape(np.shape(y_true)[:-2])

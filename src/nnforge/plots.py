@@ -33,6 +33,7 @@ from matplotlib.ticker import NullLocator
 
 from nnforge._format import format_number
 from nnforge._io import atomic_path
+from nnforge.metrics import mean_absolute_error, r2_score
 
 __all__ = [
     "compare_runs",
@@ -456,7 +457,7 @@ def predicted_vs_true(
     ax.set_xlim(limits)
     ax.set_ylim(limits)
     ax.set_aspect("equal", adjustable="box")
-    r2, mae = _r2_mae(t, p)
+    r2, mae = float(r2_score(t, p)), float(mean_absolute_error(t, p))
     ax.text(
         0.03,
         0.97,
@@ -497,13 +498,6 @@ def _extent(lo: float, hi: float, log: bool) -> tuple[float, float, float, float
     if log:
         lo, hi = np.log10(lo), np.log10(hi)
     return (lo, hi, lo, hi)
-
-
-def _r2_mae(t: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    ss_res = float(np.sum((t - p) ** 2))
-    ss_tot = float(np.sum((t - t.mean()) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-    return r2, float(np.mean(np.abs(t - p)))
 
 
 def _feature_axis(series: pl.Series) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
