@@ -11,8 +11,12 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text"]
+if TYPE_CHECKING:  # the engine imports this module and never Polars
+    import polars as pl
+
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "write_frame"]
 
 
 @contextlib.contextmanager
@@ -54,3 +58,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write UTF-8 ``text`` to ``path`` atomically and return the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
+    """Write a Polars frame as Parquet (``.parquet``) or CSV (any other suffix), atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".parquet":
+            frame.write_parquet(tmp)
+        else:
+            frame.write_csv(tmp)
+    return path

@@ -32,7 +32,7 @@ from nnforge import __version__, plots
 from nnforge._format import format_number
 from nnforge._io import atomic_write_text
 
-__all__ = ["DEFAULT_UNITS", "SECTIONS", "write_report"]
+__all__ = ["DEFAULT_UNITS", "SECTIONS", "html_figure", "html_page", "html_table", "write_report"]
 
 #: Section anchors and headings, in report order.
 SECTIONS: dict[str, str] = {
@@ -208,7 +208,8 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _table(rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> str:
+def html_table(rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> str:
+    """A table of ``rows`` (dicts); numbers right-aligned and formatted, text left-aligned."""
     if not rows:
         return '<p class="note">(empty)</p>'
     columns = columns or list(dict.fromkeys(k for row in rows for k in row))
@@ -228,7 +229,7 @@ def _table(rows: list[Mapping[str, Any]], columns: list[str] | None = None) -> s
 
 def _key_values(mapping: Mapping[str, Any]) -> str:
     rows = [{"name": k, "value": v} for k, v in mapping.items()]
-    return _table(rows, ["name", "value"]).replace("<td>", '<td class="text">')
+    return html_table(rows, ["name", "value"]).replace("<td>", '<td class="text">')
 
 
 def _note(text: str) -> str:
@@ -252,15 +253,9 @@ class _Report:
         except Exception as exc:  # one bad figure must not cost the whole report
             self.add(section, _note(f"{caption}: could not be drawn ({type(exc).__name__}: {exc})"))
             return
-        png = plots.figure_to_png(fig)
         if self.plots_dir is not None:
             plots.save_figure(fig, self.plots_dir / f"{name}.png")
-        data = base64.b64encode(png).decode("ascii")
-        self.add(
-            section,
-            f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(caption)}">'
-            f"<figcaption>{_esc(caption)}</figcaption></figure>",
-        )
+        self.add(section, html_figure(plots.figure_to_png(fig), caption))
 
     def render(self, title: str, meta: str) -> str:
         nav = "".join(f'<li><a href="#{k}">{_esc(v)}</a></li>' for k, v in SECTIONS.items())
@@ -268,13 +263,26 @@ class _Report:
             f'<section id="{key}"><h2>{_esc(SECTIONS[key])}</h2>{"".join(parts)}</section>'
             for key, parts in self.sections.items()
         )
-        return (
-            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"
-            f'<h1>{_esc(title)}</h1><p class="meta">{meta}</p><nav><ol>{nav}</ol></nav>'
-            f"{body}</body></html>\n"
-        )
+        return html_page(title, f"<nav><ol>{nav}</ol></nav>{body}", meta=meta)
+
+
+def html_figure(png: bytes, caption: str) -> str:
+    """A PNG embedded as a data URI, with its caption."""
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(caption)}">'
+        f"<figcaption>{_esc(caption)}</figcaption></figure>"
+    )
+
+
+def html_page(title: str, body: str, *, meta: str = "") -> str:
+    """A self-contained HTML page (inline style) around ``body``; ``meta`` is trusted HTML."""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"
+        f'<h1>{_esc(title)}</h1><p class="meta">{meta}</p>{body}</body></html>\n'
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -311,7 +319,7 @@ def _spec_section(report: _Report, spec: Any) -> None:
                 )
                 for i, layer in enumerate(layers)
             ]
-            report.add("spec", f"<h3>Layers ({len(layers)})</h3>" + _table(rows))
+            report.add("spec", f"<h3>Layers ({len(layers)})</h3>" + html_table(rows))
     pretty = json.dumps(spec, indent=2, sort_keys=False, default=str)
     report.add(
         "spec", f"<details><summary>Full spec.json</summary><pre>{_esc(pretty)}</pre></details>"
@@ -328,7 +336,7 @@ def _summary_section(report: _Report, evaluation: Any) -> None:
     folds = evaluation.get("folds")
     if isinstance(folds, list) and folds:
         rows = [f for f in folds if isinstance(f, Mapping)]
-        report.add("summary", "<h3>Folds</h3>" + _table(rows))
+        report.add("summary", "<h3>Folds</h3>" + html_table(rows))
 
 
 def _worst_section(
@@ -354,7 +362,9 @@ def _worst_section(
         f"The {worst.height} out-of-fold predictions with the largest absolute error"
         f"{f' (in {unit})' if unit else ''}; error = predicted - true."
     )
-    report.add("worst", f"<p>{_esc(caption)}</p>" + _table(worst.select(first + rest).to_dicts()))
+    report.add(
+        "worst", f"<p>{_esc(caption)}</p>" + html_table(worst.select(first + rest).to_dicts())
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -557,7 +567,7 @@ def _importance_section(
             lambda: plots.importance_bar(groups, title="Permutation importance by source column"),
             "The same, shuffling every feature derived from one source column together.",
         )
-    report.add("importance", "<h3>Importance table</h3>" + _table(importance.to_dicts()))
+    report.add("importance", "<h3>Importance table</h3>" + html_table(importance.to_dicts()))
 
 
 def _slug(name: str) -> str:

@@ -9,10 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
 from nnforge._format import format_number
-from nnforge._io import atomic_path
 from nnforge._validation import check_scalar
 from nnforge.exceptions import DataError, NNForgeError, SpecError
 
@@ -32,7 +29,6 @@ __all__ = [
     "load_spec",
     "positive_int",
     "timestamp",
-    "write_frame",
 ]
 
 _FRAME_SUFFIXES = (".csv", ".parquet")
@@ -127,17 +123,6 @@ def check_frame_suffix(path: str | Path, flag: str) -> Path:
     if path.suffix.lower() not in _FRAME_SUFFIXES:
         msg = f"`{flag}` must end in .csv or .parquet. Received: {flag} {path}"
         raise CLIError(msg, "e.g. predictions.csv or predictions.parquet")
-    return path
-
-
-def write_frame(frame: pl.DataFrame, path: str | Path) -> Path:
-    """Write ``frame`` as CSV or Parquet (by extension), atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".parquet":
-            frame.write_parquet(tmp)
-        else:
-            frame.write_csv(tmp)
     return path
 
 

@@ -4,37 +4,33 @@ dropout comparisons): one summary table and overlaid loss and R² curves."""
 from __future__ import annotations
 
 import argparse
-import base64
-import html
 import json
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from nnforge._format import format_number
-from nnforge._io import atomic_write_text
+from nnforge._io import atomic_write_text, write_frame
 from nnforge.cli._common import (
     CLIError,
     check_run_dir,
     examples,
     format_table,
     timestamp,
-    write_frame,
 )
 
 __all__ = ["register", "run", "summary_frame"]
 
-# (column in the table, key in evaluation.json's summary)
+# Keys of evaluation.json's summary shown as columns, in order.
 _METRICS = (
-    ("oof_r2", "oof_r2"),
-    ("mean_fold_r2", "mean_fold_r2"),
-    ("std_fold_r2", "std_fold_r2"),
-    ("best_fold_r2", "best_fold_r2"),
-    ("oof_mae", "oof_mae"),
-    ("epochs", "epochs"),
-    ("k", "k"),
-    ("wall_seconds", "wall_seconds"),
+    "oof_r2",
+    "mean_fold_r2",
+    "std_fold_r2",
+    "best_fold_r2",
+    "oof_mae",
+    "epochs",
+    "k",
+    "wall_seconds",
 )
 _FIGURES = (("loss.png", "val_loss", "Validation loss"), ("r2.png", "r2", "Validation R²"))
 
@@ -77,32 +73,18 @@ def _names(paths: list[Path]) -> list[str]:
 def summary_frame(names: list[str], summaries: list[dict[str, Any]]) -> pl.DataFrame:
     """One row per run with the summary metrics of ``evaluation.json``."""
     columns: dict[str, list[Any]] = {"run": names}
-    for column, key in _METRICS:
-        values = [s.get(key) for s in summaries]
+    for column in _METRICS:
+        values = [s.get(column) for s in summaries]
         kind = int if column in ("epochs", "k") else float
         columns[column] = [kind(v) if isinstance(v, int | float) else None for v in values]
     return pl.DataFrame(columns)
 
 
-def _html(table: pl.DataFrame, images: dict[str, bytes]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(format_number(v))}</td>" for v in row) + "</tr>"
-        for row in table.iter_rows()
-    )
-    figures = "".join(
-        f'<figure><img alt="{html.escape(name)}" '
-        f'src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}"></figure>'
-        for name, png in images.items()
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        "<title>nnforge compare</title><style>body{font-family:sans-serif;max-width:1100px;"
-        "margin:2em auto}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:.2em .6em;text-align:right}img{max-width:100%}</style></head><body>"
-        f"<h1>Comparison of {table.height} runs</h1><table><tr>{head}</tr>{body}</table>"
-        f"{figures}</body></html>\n"
-    )
+def _html(table: pl.DataFrame, images: dict[str, tuple[bytes, str]]) -> str:
+    from nnforge.report import html_figure, html_page, html_table
+
+    figures = "".join(html_figure(png, caption) for png, caption in images.values())
+    return html_page(f"Comparison of {table.height} runs", html_table(table.to_dicts()) + figures)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,11 +107,11 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(f"compare-{timestamp()}")
     out.mkdir(parents=True, exist_ok=True)
     write_frame(table, out / "compare.csv")
-    images: dict[str, bytes] = {}
+    images: dict[str, tuple[bytes, str]] = {}
     if histories:
         for file, metric, label in _FIGURES:
             fig = plots.compare_runs(histories, metric, title=f"{label} per epoch")
-            images[file] = plots.figure_to_png(fig)
+            images[file] = (plots.figure_to_png(fig), f"{label} per epoch, mean ± std over folds")
             plots.save_figure(fig, out / file)
     atomic_write_text(out / "compare.html", _html(table, images))
     shown = [

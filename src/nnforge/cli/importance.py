@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from nnforge.cli._common import examples, format_table, load_run, positive_int, write_frame
+from nnforge._io import write_frame
+from nnforge.cli._common import examples, format_table, load_run, positive_int
 
 __all__ = ["register", "run"]
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from nnforge._io import write_frame
 from nnforge.cli._common import (
     CLIError,
     check_frame_suffix,
     data_errors,
     examples,
     load_run,
-    write_frame,
 )
 
 __all__ = ["register", "run"]

@@ -23,7 +23,7 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from nnforge._io import atomic_path, atomic_write_text
+from nnforge._io import atomic_write_text, write_frame
 from nnforge.data import Pipeline, derive, read_table
 from nnforge.exceptions import NNForgeError
 from nnforge.model import Model
@@ -45,14 +45,6 @@ def staging_dir(out_dir: Path) -> Path:
     return staging
 
 
-def _write_frame(frame: pl.DataFrame, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
-            frame.write_parquet(tmp)
-        else:
-            frame.write_csv(tmp)
-
-
 def save_run(result: RunResult, out_dir: Path, *, staging: Path | None = None) -> Path:
     """Write ``result`` to ``out_dir`` (replacing an existing run there) and return the path."""
     out_dir = Path(out_dir)
@@ -61,9 +53,9 @@ def save_run(result: RunResult, out_dir: Path, *, staging: Path | None = None) -
     atomic_write_text(
         staging / "evaluation.json", json.dumps(result.evaluation.to_dict(), indent=2) + "\n"
     )
-    _write_frame(result.evaluation.history_frame(), staging / "history.csv")
-    _write_frame(result.predictions, staging / "predictions.csv")
-    _write_frame(result.predictions, staging / "predictions.parquet")
+    write_frame(result.evaluation.history_frame(), staging / "history.csv")
+    write_frame(result.predictions, staging / "predictions.csv")
+    write_frame(result.predictions, staging / "predictions.parquet")
     for i, (pipeline, network) in enumerate(zip(result.pipelines, result.networks, strict=True)):
         atomic_write_text(staging / "pipelines" / f"fold_{i}.json", pipeline.to_json())
         network.save(staging / "models" / f"fold_{i}")
