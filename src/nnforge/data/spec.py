@@ -34,7 +34,7 @@ import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -94,61 +94,52 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 
-def _tagged(cls: type[BaseModel], data: dict[str, Any]) -> dict[str, Any]:
-    # `kind` is required in JSON (it picks the union member) but implied in Python calls.
-    data.setdefault("kind", cls.model_fields["kind"].annotation.__args__[0])  # type: ignore[union-attr]
-    return data
+class _Tagged(_Strict):
+    """Base of the tagged-union members: ``kind`` (which picks the member in JSON) is implied in
+    Python calls, and positional arguments fill the ``_positional`` fields in order."""
+
+    _positional: ClassVar[tuple[str, ...]] = ("value",)
+
+    def __init__(self, /, *args: Any, **data: Any) -> None:
+        if len(args) > len(self._positional):
+            msg = (
+                f"{type(self).__name__} takes at most {len(self._positional)} positional "
+                f"arguments ({', '.join(self._positional)}). Received: {args!r}"
+            )
+            raise TypeError(msg)
+        data.update(zip(self._positional, args, strict=False))
+        data.setdefault("kind", type(self).model_fields["kind"].annotation.__args__[0])  # type: ignore[union-attr]
+        super().__init__(**data)
 
 
-class Equal(_Strict):
+class Equal(_Tagged):
     """Select rows whose value equals ``value``."""
 
     kind: Literal["equal"]
     value: int | float | str
 
-    def __init__(self, value: Any = None, /, **data: Any) -> None:
-        if value is not None:
-            data["value"] = value
-        super().__init__(**_tagged(type(self), data))
 
-
-class LessThan(_Strict):
+class LessThan(_Tagged):
     """Select rows whose value is strictly less than ``value``."""
 
     kind: Literal["less_than"]
     value: float
 
-    def __init__(self, value: Any = None, /, **data: Any) -> None:
-        if value is not None:
-            data["value"] = value
-        super().__init__(**_tagged(type(self), data))
 
-
-class GreaterThan(_Strict):
+class GreaterThan(_Tagged):
     """Select rows whose value is strictly greater than ``value``."""
 
     kind: Literal["greater_than"]
     value: float
 
-    def __init__(self, value: Any = None, /, **data: Any) -> None:
-        if value is not None:
-            data["value"] = value
-        super().__init__(**_tagged(type(self), data))
 
-
-class InRange(_Strict):
+class InRange(_Tagged):
     """Select rows with ``low <= value <= high`` (both ends included)."""
 
+    _positional = ("low", "high")
     kind: Literal["in_range"]
     low: float
     high: float
-
-    def __init__(self, low: Any = None, high: Any = None, /, **data: Any) -> None:
-        if low is not None:
-            data["low"] = low
-        if high is not None:
-            data["high"] = high
-        super().__init__(**_tagged(type(self), data))
 
     @model_validator(mode="after")
     def _ordered(self) -> InRange:
@@ -158,41 +149,30 @@ class InRange(_Strict):
         return self
 
 
-class IsMissing(_Strict):
+class IsMissing(_Tagged):
     """Select rows whose value is missing (empty cell, null or NaN)."""
 
+    _positional = ()
     kind: Literal["is_missing"]
 
-    def __init__(self, /, **data: Any) -> None:
-        super().__init__(**_tagged(type(self), data))
 
-
-class ReplaceWith(_Strict):
+class ReplaceWith(_Tagged):
     """Replace the selected values by a constant."""
 
     kind: Literal["replace_with"]
     value: int | float | str
 
-    def __init__(self, value: Any = None, /, **data: Any) -> None:
-        if value is not None:
-            data["value"] = value
-        super().__init__(**_tagged(type(self), data))
 
-
-class ReplaceWithFeature(_Strict):
+class ReplaceWithFeature(_Tagged):
     """Replace the selected values by another feature's value on the same row.
 
     The seed uses it to replace ``yr_renovated == 0`` (never renovated) by ``yr_built``. The
     other feature's value is taken as read from the file, before any transform.
     """
 
+    _positional = ("feature",)
     kind: Literal["replace_with_feature"]
     feature: str
-
-    def __init__(self, feature: Any = None, /, **data: Any) -> None:
-        if feature is not None:
-            data["feature"] = feature
-        super().__init__(**_tagged(type(self), data))
 
 
 Selector = Annotated[
