@@ -101,9 +101,12 @@ def data_path(arg: str | None) -> Path:
 
 
 def split_rows(n_rows: int, k: int, seed: int) -> list[np.ndarray]:
-    """The held-out rows of each fold, drawn like nnforge's KFoldTrainer draws them."""
+    """The held-out rows of each fold, drawn as nnforge's trainer draws them for this seed."""
+    from nnforge.model import KFolds
+    from nnforge.training import split_rows as nnforge_split_rows
+
     rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[0])
-    return [np.sort(part) for part in np.array_split(rng.permutation(n_rows), k)]
+    return nnforge_split_rows(KFolds(k=k), n_rows, rng)
 
 
 def plain_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -249,19 +252,17 @@ class EpochClock:
 
 
 def padded_orders(rngs, counts: list[int], n_max: int) -> np.ndarray:
-    """One shuffled row order per replica, padded to ``n_max`` by repeating its first rows."""
-    out = []
-    for rng, n in zip(rngs, counts, strict=True):
-        order = rng.permutation(n)
-        out.append(order if n == n_max else np.concatenate([order, order[: n_max - n]]))
-    return np.stack(out)
+    """One shuffled row order per replica, padded to ``n_max`` as the trainer pads them."""
+    from nnforge.training.loop import _padded_order
+
+    return np.stack([_padded_order(rng, n, n_max) for rng, n in zip(rngs, counts, strict=True)])
 
 
 def stack_padded(arrays: list[np.ndarray]) -> np.ndarray:
-    out = np.zeros((len(arrays), max(len(a) for a in arrays), arrays[0].shape[1]), np.float32)
-    for r, a in enumerate(arrays):
-        out[r, : len(a)] = a
-    return out
+    """(n_r, k) float32 arrays stacked into (R, max n_r, k), zero padded, as the trainer does."""
+    from nnforge.training.trainers import _pad
+
+    return _pad([np.asarray(a, np.float32) for a in arrays])[0]
 
 
 def run_nnforge(folds: list[Fold], epochs: int, seed: int, clock: EpochClock) -> list[np.ndarray]:
@@ -674,8 +675,8 @@ def run_api(args: argparse.Namespace) -> dict[str, Any]:
     between the moment every fold finished its first epoch and the last epoch's end, so worker
     start-up and the first epoch are the warm-up; preprocessing is reported apart.
     """
+    from nnforge.training import Trainer
     from nnforge.training.callbacks import Callback
-    from nnforge.training.trainers import KFoldTrainer
 
     folds, epochs = args.folds, args.epochs
     model = api_model(epochs, folds, args.seed)
@@ -689,13 +690,8 @@ def run_api(args: argparse.Namespace) -> dict[str, Any]:
             marks.setdefault(f"first{m.fold}", time.time())
             marks["last"] = time.time()
 
-    class SameFolds(KFoldTrainer):
-        def split_rows(self, n_rows, rng):
-            return split_rows(n_rows, folds, args.seed)
-
-    trainer = SameFolds(
-        model, workers=args.workers, callbacks=[Clock()], progress=False, cache=False
-    )
+    # The trainer draws the folds with split_rows from the same seed: the peers' folds.
+    trainer = Trainer(model, workers=args.workers, callbacks=[Clock()], progress=False, cache=False)
     start = time.time()
     result = trainer.fit(data_path(args.data))
     end = time.time()

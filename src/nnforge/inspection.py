@@ -143,7 +143,7 @@ def permutation_importance(
 def held_out_arrays(run: Run) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Each fold's held-out inputs (preprocessed by its own pipeline) and targets (original
     units), from the run's out-of-fold predictions file."""
-    predictions = run.predictions()
+    predictions = run.predictions
     frame = derive(run.model.dataset, predictions, cache=False)  # keeps row order
     folds = predictions["fold"].to_numpy()
     xs, ys = [], []

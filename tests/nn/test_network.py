@@ -291,3 +291,14 @@ def test_config_round_trip_and_repr():
     clone = Network.from_config(json.loads(json.dumps(net.get_config())))
     np.testing.assert_array_equal(clone.params, net.params)  # same seed, same init
     assert repr(net).startswith("Network(n_inputs=3, layers=[Dense(5, activation='tanh')")
+
+
+def test_replica_view_is_exactly_one_replicas_parameters():
+    net = Network(3, [Dense(4, "relu"), Dense(2)], replicas=3, dtype="float64", seed=0)
+    before = net.params.copy()
+    for weights in net.replica_view(1):
+        weights[...] = 7.0
+    changed = net.params != before
+    assert (net.params[changed] == 7.0).all()
+    assert changed.sum() == net.params.size // 3  # replica 1's share, nothing else
+    np.testing.assert_array_equal(net.replica(1).params, np.full(net.params.size // 3, 7.0))

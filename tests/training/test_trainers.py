@@ -12,10 +12,10 @@ import polars as pl
 import pytest
 from training_problem import make_frame, make_model
 
-from nnforge.exceptions import DivergenceError
+from nnforge.exceptions import DivergenceError, NNForgeError
 from nnforge.model import EarlyStopping, KFolds, Split
 from nnforge.nn import SGD, Network
-from nnforge.training import LambdaCallback, ProgressBar, Run, train
+from nnforge.training import LambdaCallback, ProgressBar, Run, split_rows, train
 
 
 def _train(model, frame, **kwargs):
@@ -197,8 +197,32 @@ def test_saved_fold_models_reproduce_the_out_of_fold_predictions(frame, tmp_path
     out = tmp_path / "run"
     _train(model, frame, out_dir=out, callbacks=[LambdaCallback(on_epoch_end=interrupt)])
     run = Run.load(out)
-    oof = run.predictions()
+    oof = run.predictions
     for fold in range(3):
         rows = oof.filter(pl.col("fold") == fold)
         again = run.predict(rows.drop("price_pred", "fold", "row"), fold=fold)
         np.testing.assert_allclose(again["price_pred"], rows["price_pred"], rtol=1e-5)
+
+
+def test_split_rows_follow_the_trainer_spec():
+    folds = split_rows(KFolds(k=3), 10, np.random.default_rng(0))
+    assert sorted(np.concatenate(folds).tolist()) == list(range(10))  # each row held out once
+    assert [len(f) for f in folds] == [4, 3, 3]
+    (valid,) = split_rows(Split(ratio=0.8), 10, np.random.default_rng(0))
+    assert len(valid) == 2
+    with pytest.raises(TypeError, match="must be KFolds or Split"):
+        split_rows(EarlyStopping(), 10, np.random.default_rng(0))
+
+
+def test_the_in_memory_run_is_the_saved_run(model, frame, tmp_path):
+    result = _train(model, frame, out_dir=tmp_path / "run")
+    assert result.path == tmp_path / "run"
+    loaded = Run.load(tmp_path / "run")
+    assert loaded.model == result.model
+    assert loaded.best_fold == result.best_fold
+    assert loaded.predictions.equals(result.predictions)
+    spec = json.loads((tmp_path / "run" / "spec.json").read_text())
+    spec["optimizer"] = {"name": "adamw"}  # what a spec of another version could hold
+    (tmp_path / "run" / "spec.json").write_text(json.dumps(spec))
+    with pytest.raises(NNForgeError, match="older nnforge version"):
+        Run.load(tmp_path / "run")

@@ -397,6 +397,13 @@ class Network:
             new_g.optimizer.set_state(old.iterations, slots)
         return new
 
+    def replica_view(self, i: int) -> list[np.ndarray]:
+        """Replica ``i``'s parameters: per layer its ``(n_in + 1, units)`` weights, as views into
+        ``params`` (write to them to change the network), so a caller can copy or restore one
+        replica without knowing the buffer layout."""
+        r = self._check_replica(i)
+        return [layer.weights[r] for layer in self.layers]  # type: ignore[index]
+
     def replica(self, i: int) -> Network:
         """An ``R = 1`` copy of replica ``i`` (e.g. the best fold), optimizer state included."""
         return self.select([i])

@@ -1,4 +1,4 @@
-"""Training: k-fold and split trainers, callbacks, evaluation and run directories."""
+"""Training: k-fold and split training, callbacks, evaluation and run directories."""
 
 from nnforge.training.callbacks import (
     Callback,
@@ -9,8 +9,8 @@ from nnforge.training.callbacks import (
     TrainInfo,
 )
 from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
-from nnforge.training.run import Run, load_run, save_run
-from nnforge.training.trainers import KFoldTrainer, RunResult, SplitTrainer, Trainer, train
+from nnforge.training.run import Run, save_run
+from nnforge.training.trainers import Trainer, split_rows, train
 
 __all__ = [
     "Callback",
@@ -19,15 +19,12 @@ __all__ = [
     "EpochMetrics",
     "Evaluation",
     "FoldResult",
-    "KFoldTrainer",
     "LambdaCallback",
     "ProgressBar",
     "Run",
-    "RunResult",
-    "SplitTrainer",
     "TrainInfo",
     "Trainer",
-    "load_run",
     "save_run",
+    "split_rows",
     "train",
 ]

@@ -13,8 +13,9 @@ epoch's own shuffled order (one row per epoch without outlier filtering).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from nnforge.model import Model
 from nnforge.nn import Network
 from nnforge.training.evaluation import EpochMetrics, FoldResult
 
-__all__ = ["GroupOutcome", "ReplicaData", "build_network", "train_replicas"]
+__all__ = ["GroupOutcome", "Measurement", "ReplicaData", "train_replicas"]
 
 Inverter = Callable[[np.ndarray], np.ndarray]
 
@@ -34,7 +35,9 @@ class ReplicaData:
 
     Shapes: ``x_*`` (R, rows, n_inputs), ``y_*`` (R, rows, n_outputs); ``n_*`` (R,) are the true
     row counts. ``y_valid_true`` is the validation target in original units, and
-    ``inverters[r]`` maps fold r's preprocessed outputs back to original units.
+    ``pipelines[r]`` is fold r's fitted pipeline as JSON (plain data, so a worker process gets
+    it with the arrays), which maps its outputs back to original units; ``None``: the outputs
+    are already in original units.
     """
 
     folds: list[int]
@@ -47,7 +50,7 @@ class ReplicaData:
     y_valid: np.ndarray
     y_valid_true: np.ndarray
     n_valid: np.ndarray
-    inverters: list[Inverter]
+    pipelines: list[str] | None
     x_monitor: np.ndarray | None = None
     y_monitor: np.ndarray | None = None
     n_monitor: np.ndarray | None = None
@@ -59,6 +62,30 @@ class ReplicaData:
         """Number of folds in this group."""
         return len(self.folds)
 
+    @cached_property
+    def inverters(self) -> list[Inverter]:
+        """Per fold: preprocessed outputs -> original units (parsed once, where training runs)."""
+        if self.pipelines is None:
+            return [np.asarray] * self.replicas
+        from nnforge.data import Pipeline
+
+        return [Pipeline.from_json(text).invert_predictions for text in self.pipelines]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Held-out metrics of a group after one epoch, one entry per replica.
+
+    ``val_loss``/``val_loss_std`` (R,) in model units; ``r2``/``mae`` (R,) in original units;
+    ``predictions[r]`` (n_valid[r], n_outputs) in original units.
+    """
+
+    val_loss: np.ndarray
+    val_loss_std: np.ndarray
+    r2: np.ndarray
+    mae: np.ndarray
+    predictions: list[np.ndarray]
+
 
 @dataclass
 class GroupOutcome:
@@ -68,11 +95,6 @@ class GroupOutcome:
     params: np.ndarray
     results: list[FoldResult]
     valid_pred: list[np.ndarray]
-
-
-def build_network(model: Model, n_inputs: int, seeds: Sequence[int]) -> Network:
-    """A fresh network for ``len(seeds)`` replicas, replica r initialised from ``seeds[r]``."""
-    return model.build_network(n_inputs, seeds=list(seeds))
 
 
 def _padded_order(rng: np.random.Generator, n: int, n_max: int) -> np.ndarray:
@@ -103,8 +125,8 @@ class _Validator:
     def __init__(self, data: ReplicaData) -> None:
         self.data = data
 
-    def measure(self, net: Network) -> tuple[np.ndarray, ...]:
-        """``(val_loss, val_loss_std, r2, mae, predictions)`` per replica."""
+    def measure(self, net: Network) -> Measurement:
+        """Loss, R², MAE and predictions of every replica on its held-out rows."""
         d = self.data
         pred = net.predict(d.x_valid)  # fixed row chunks: the same for any grouping
         row_loss = net.loss(d.y_valid, pred)  # (R, V)
@@ -119,7 +141,7 @@ class _Validator:
             originals.append(orig)
             r2[r] = r2_score(d.y_valid_true[r, :n], orig)
             mae[r] = mean_absolute_error(d.y_valid_true[r, :n], orig)
-        return val_loss, val_std, r2, mae, originals
+        return Measurement(val_loss, val_std, r2, mae, originals)
 
 
 class _EarlyStopper:
@@ -131,9 +153,8 @@ class _EarlyStopper:
         self.min_delta = min_delta
         self.best_loss = np.full(data.replicas, np.inf)
         self.best_epoch = np.full(data.replicas, -1)
-        self.best_params = net.params.copy()
+        self.best_weights = [[w.copy() for w in net.replica_view(r)] for r in range(data.replicas)]
         self.wait = np.zeros(data.replicas, dtype=int)
-        self.masks = _replica_masks(net)
 
     def update(self, net: Network, epoch: int, active: np.ndarray) -> np.ndarray:
         """Record this epoch for the ``active`` replicas; return the monitored loss."""
@@ -143,7 +164,8 @@ class _EarlyStopper:
         for r in np.flatnonzero(active):
             if loss[r] < self.best_loss[r] - self.min_delta:
                 self.best_loss[r], self.best_epoch[r], self.wait[r] = loss[r], epoch, 0
-                self.best_params[self.masks[r]] = net.params[self.masks[r]]
+                for best, weights in zip(self.best_weights[r], net.replica_view(r), strict=True):
+                    best[...] = weights
             else:
                 self.wait[r] += 1
         return loss
@@ -156,21 +178,8 @@ class _EarlyStopper:
         """Put back the best epoch's parameters of the given replicas."""
         for r in replicas:
             if self.best_epoch[r] >= 0:
-                net.params[self.masks[r]] = self.best_params[self.masks[r]]
-
-
-def _replica_masks(net: Network) -> list[np.ndarray]:
-    """Boolean masks over the flat parameter buffer selecting each replica's parameters."""
-    saved = net.params.copy()
-    masks = []
-    for r in range(net.replicas):
-        net.params[:] = 0
-        for layer in net.layers:
-            layer.kernel[r] = 1
-            layer.bias[r] = 1
-        masks.append(net.params == 1)
-    net.params[:] = saved
-    return masks
+                for best, weights in zip(self.best_weights[r], net.replica_view(r), strict=True):
+                    weights[...] = best
 
 
 def train_replicas(
@@ -188,7 +197,7 @@ def train_replicas(
     """
     R = data.replicas
     n_max = max(data.rows_per_epoch, data.x_train.shape[1])
-    net = build_network(model, data.x_train.shape[2], data.net_seeds)
+    net = model.build_network(data.x_train.shape[2], seeds=data.net_seeds)
     rngs = [np.random.default_rng(s) for s in data.shuffle_seeds]
     batch = min(model.batch_size, n_max)
     validator = _Validator(data)
@@ -207,7 +216,7 @@ def train_replicas(
     first_row = np.arange(R)[:, None] * data.x_train.shape[1]
     x_batches: dict[int, np.ndarray] = {}  # by batch size
     y_batches: dict[int, np.ndarray] = {}
-    last_metrics: tuple[np.ndarray, ...] | None = None
+    last_metrics: Measurement | None = None
     last_metrics_epoch = -1
     epoch = -1
 
@@ -252,10 +261,10 @@ def train_replicas(
                     fold=data.folds[r],
                     epoch=epoch,
                     train_loss=float(train_loss[r]),
-                    val_loss=None if metrics is None else float(metrics[0][r]),
-                    val_loss_std=None if metrics is None else float(metrics[1][r]),
-                    r2=None if metrics is None else float(metrics[2][r]),
-                    mae=None if metrics is None else float(metrics[3][r]),
+                    val_loss=None if metrics is None else float(metrics.val_loss[r]),
+                    val_loss_std=None if metrics is None else float(metrics.val_loss_std[r]),
+                    r2=None if metrics is None else float(metrics.r2[r]),
+                    mae=None if metrics is None else float(metrics.mae[r]),
                     lr=lr,
                     monitor_loss=None if monitor is None else float(monitor[r]),
                 )
@@ -289,12 +298,15 @@ def train_replicas(
                 n_monitor=0 if data.n_monitor is None else int(data.n_monitor[r]),
                 epochs_run=int(epochs_run[r]),
                 best_epoch=None if stopper is None else int(stopper.best_epoch[r]),
-                r2=None if status[r] == "diverged" else float(final[2][r]),
-                mae=None if status[r] == "diverged" else float(final[3][r]),
+                r2=None if status[r] == "diverged" else float(final.r2[r]),
+                mae=None if status[r] == "diverged" else float(final.mae[r]),
                 stopped=status[r],
                 message=messages[r],
             )
         )
     return GroupOutcome(
-        folds=list(data.folds), params=net.params.copy(), results=results, valid_pred=list(final[4])
+        folds=list(data.folds),
+        params=net.params.copy(),
+        results=results,
+        valid_pred=list(final.predictions),
     )

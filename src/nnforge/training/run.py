@@ -1,4 +1,4 @@
-"""Run directories: write a finished run atomically, load it back, predict with it.
+"""A trained run: in memory (what ``train`` returns) or loaded from its run directory.
 
 Layout (see ``docs/DESIGN.md``)::
 
@@ -17,7 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -25,15 +25,12 @@ from threadpoolctl import threadpool_limits
 
 from nnforge._io import atomic_write_text, write_frame
 from nnforge.data import Pipeline, derive, read_table
-from nnforge.exceptions import NNForgeError
+from nnforge.exceptions import NNForgeError, SpecError
 from nnforge.model import Model
 from nnforge.nn import Network
 from nnforge.training.evaluation import Evaluation
 
-if TYPE_CHECKING:
-    from nnforge.training.trainers import RunResult
-
-__all__ = ["Run", "load_run", "save_run", "staging_dir"]
+__all__ = ["Run", "save_run", "staging_dir"]
 
 
 def staging_dir(out_dir: Path) -> Path:
@@ -45,7 +42,7 @@ def staging_dir(out_dir: Path) -> Path:
     return staging
 
 
-def save_run(result: RunResult, out_dir: Path, *, staging: Path | None = None) -> Path:
+def save_run(result: Run, out_dir: Path, *, staging: Path | None = None) -> Path:
     """Write ``result`` to ``out_dir`` (replacing an existing run there) and return the path."""
     out_dir = Path(out_dir)
     staging = staging or staging_dir(out_dir)
@@ -61,6 +58,7 @@ def save_run(result: RunResult, out_dir: Path, *, staging: Path | None = None) -
         network.save(staging / "models" / f"fold_{i}")
     if result.best_fold is not None:
         result.networks[result.best_fold].save(staging / "models" / "best")
+    result.path = out_dir
     old = None
     if out_dir.exists():
         old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
@@ -73,13 +71,19 @@ def save_run(result: RunResult, out_dir: Path, *, staging: Path | None = None) -
 
 @dataclass
 class Run:
-    """A trained run loaded from its directory: spec, fitted pipelines, fold networks."""
+    """A trained run: spec, fitted pipeline and network per fold, evaluation, predictions.
 
-    path: Path
+    ``train`` returns one (``path`` is its run directory once written, else ``None``);
+    :meth:`load` reads one back from a run directory.
+    """
+
+    path: Path | None
     model: Model
     pipelines: list[Pipeline]
     networks: list[Network]
     evaluation: Evaluation
+    predictions: pl.DataFrame
+    """The out-of-fold predictions joined to the original rows (original units)."""
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
@@ -88,7 +92,14 @@ class Run:
         if not (path / "spec.json").is_file():
             msg = f"not a run directory (no spec.json): {path}"
             raise NNForgeError(msg)
-        model = Model.from_json_file(path / "spec.json")
+        try:
+            model = Model.from_json_file(path / "spec.json")
+        except SpecError as exc:
+            msg = (
+                f"cannot load the run in {path}: its spec.json does not validate (written by an "
+                f"older nnforge version?): {exc}"
+            )
+            raise NNForgeError(msg) from None
         pipelines, networks = [], []
         i = 0
         while (path / "pipelines" / f"fold_{i}.json").is_file():
@@ -103,16 +114,21 @@ class Run:
             json.loads((path / "evaluation.json").read_text(encoding="utf-8")),
             pl.read_csv(path / "history.csv") if (path / "history.csv").is_file() else None,
         )
-        return cls(path, model, pipelines, networks, evaluation)
+        if not (path / "predictions.parquet").is_file():
+            msg = f"incomplete run directory (no predictions.parquet): {path}"
+            raise NNForgeError(msg)
+        predictions = pl.read_parquet(path / "predictions.parquet")
+        return cls(path, model, pipelines, networks, evaluation, predictions)
 
     @property
     def best_fold(self) -> int | None:
         """The fold with the highest held-out R²."""
         return self.evaluation.summary.get("best_fold")
 
-    def predictions(self) -> pl.DataFrame:
-        """The out-of-fold predictions joined to the original rows (original units)."""
-        return pl.read_parquet(self.path / "predictions.parquet")
+    @property
+    def summary(self) -> dict[str, Any]:
+        """The evaluation summary (out-of-fold R², mean and best fold R², wall time...)."""
+        return self.evaluation.summary
 
     def predict(self, data: pl.DataFrame | str | Path, *, fold: int | None = None) -> pl.DataFrame:
         """Predict new rows in original units.
@@ -145,8 +161,3 @@ class Run:
             msg = f"`fold` must be in [0, {len(self.networks) - 1}]. Received: fold={fold}"
             raise ValueError(msg)
         return fold
-
-
-def load_run(path: str | Path) -> Run:
-    """Load a run directory; see :class:`Run`."""
-    return Run.load(path)

@@ -1,4 +1,5 @@
-"""K-fold and split trainers: preprocessing per fold, folds trained together, a run result.
+"""Training a model spec: rows split per the spec's trainer, preprocessing per fold, folds
+trained together, one :class:`~nnforge.training.Run`.
 
 Every fold fits its own :class:`~nnforge.data.Pipeline` on its training rows only, builds a fresh
 network from the spec with its own seed (derived from the run's seed), trains, and is validated
@@ -34,14 +35,14 @@ from threadpoolctl import threadpool_limits
 from nnforge.data import Pipeline, derive, read_table
 from nnforge.exceptions import DivergenceError, SpecError
 from nnforge.metrics import mean_absolute_error, r2_score
-from nnforge.model import KFolds, Model, Split
+from nnforge.model import KFolds, Model, Split, TrainerSpec
 from nnforge.nn import Network
 from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
 from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
-from nnforge.training.loop import GroupOutcome, ReplicaData, build_network, train_replicas
-from nnforge.training.run import save_run, staging_dir
+from nnforge.training.loop import GroupOutcome, ReplicaData, train_replicas
+from nnforge.training.run import Run, save_run, staging_dir
 
-__all__ = ["FoldData", "KFoldTrainer", "RunResult", "SplitTrainer", "Trainer", "train"]
+__all__ = ["FoldData", "Trainer", "split_rows", "train"]
 
 
 @dataclass
@@ -61,21 +62,36 @@ class FoldData:
     y_monitor: np.ndarray | None = None
 
 
-@dataclass
-class RunResult:
-    """Everything a run produced, in memory (``save_run`` writes it to a run directory)."""
+@dataclass(frozen=True)
+class _Context:
+    """What ``_evaluate`` needs besides the folds and the group outcomes."""
 
-    model: Model
-    evaluation: Evaluation
-    pipelines: list[Pipeline]
-    networks: list[Network]
-    predictions: pl.DataFrame
-    best_fold: int | None
+    source: pl.DataFrame  # the rows as read (predictions are joined to them)
+    n_rows: int  # rows after derive
+    n_inputs: int
+    net_seeds: list[int]
+    history: list[EpochMetrics]
 
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The evaluation summary (out-of-fold R², mean and best fold R², wall time...)."""
-        return self.evaluation.summary
+
+def split_rows(trainer: TrainerSpec, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """The held-out row positions of every fold (sorted); the other rows train that fold.
+
+    ``KFolds(k)``: k disjoint parts of a permutation, so every row is held out once.
+    ``Split(ratio)``: one fold holding out the rows after the first ``ratio`` of a permutation.
+    """
+    if isinstance(trainer, KFolds):
+        if n_rows < trainer.k:
+            msg = f"`k`={trainer.k} folds need at least {trainer.k} rows. Received: {n_rows} rows"
+            raise SpecError(msg)
+        return [np.sort(part) for part in np.array_split(rng.permutation(n_rows), trainer.k)]
+    if isinstance(trainer, Split):
+        n_train = round(n_rows * trainer.ratio)
+        if not 0 < n_train < n_rows:
+            msg = f"`ratio`={trainer.ratio} leaves no training or validation rows of {n_rows}"
+            raise SpecError(msg)
+        return [np.sort(rng.permutation(n_rows)[n_train:])]
+    msg = f"`trainer` must be KFolds or Split. Received: trainer={trainer!r}"
+    raise TypeError(msg)
 
 
 def _seed_ints(seed_seq: np.random.SeedSequence, n: int) -> list[int]:
@@ -92,7 +108,7 @@ def _pad(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Trainer:
-    """Base trainer; subclasses only choose which rows each fold trains and validates on."""
+    """Trains a model spec: the spec's trainer (:func:`split_rows`) chooses each fold's rows."""
 
     def __init__(
         self,
@@ -108,12 +124,6 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.progress = progress
         self.cache = cache
-
-    # -- subclass contract -------------------------------------------------------------------
-
-    def split_rows(self, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
-        """The held-out row positions of every fold; the other rows train that fold."""
-        raise NotImplementedError
 
     # -- preprocessing -----------------------------------------------------------------------
 
@@ -178,7 +188,7 @@ class Trainer:
             y_valid=y_valid,
             y_valid_true=y_true,
             n_valid=n_valid,
-            inverters=[f.pipeline.invert_predictions for f in folds],
+            pipelines=[f.pipeline.to_json() for f in folds],
             x_monitor=x_monitor,
             y_monitor=y_monitor,
             n_monitor=n_monitor,
@@ -188,9 +198,7 @@ class Trainer:
 
     # -- running -----------------------------------------------------------------------------
 
-    def fit(
-        self, data: pl.DataFrame | str | Path, *, out_dir: str | Path | None = None
-    ) -> RunResult:
+    def fit(self, data: pl.DataFrame | str | Path, *, out_dir: str | Path | None = None) -> Run:
         """Preprocess, train every fold, evaluate, and (if ``out_dir``) write the run directory.
 
         The run directory appears only once complete: nothing is left behind when training
@@ -203,7 +211,7 @@ class Trainer:
         frame = derive(model.dataset, data, cache=self.cache)
         seeds = np.random.SeedSequence(model.seed).spawn(4)
         split_rng = np.random.default_rng(seeds[0])
-        valid_sets = self.split_rows(frame.height, split_rng)
+        valid_sets = split_rows(model.trainer, frame.height, split_rng)
         k = len(valid_sets)
         net_seeds, shuffle_seeds = _seed_ints(seeds[1], k), _seed_ints(seeds[2], k)
         fold_rngs = [np.random.default_rng(s) for s in seeds[3].spawn(k)]
@@ -243,17 +251,14 @@ class Trainer:
                 cb.on_epoch_end(m)
 
             outcomes = self._run_groups(group_data, report, cb)
-            evaluation, networks, predictions, best = self._evaluate(
-                folds, outcomes, history, source, frame, n_inputs, net_seeds
-            )
+            context = _Context(source, frame.height, n_inputs, net_seeds, history)
+            result = self._evaluate(folds, outcomes, context)
+            evaluation = result.evaluation
             evaluation.summary["wall_seconds"] = round(time.perf_counter() - start, 3)
             evaluation.summary["workers"] = workers
             cb.on_train_end(evaluation)
             if all(f.stopped == "diverged" for f in evaluation.folds):
                 raise DivergenceError("; ".join(f.message or "" for f in evaluation.folds))
-            result = RunResult(
-                model, evaluation, [f.pipeline for f in folds], networks, predictions, best
-            )
             if staging is not None:
                 save_run(result, Path(out_dir), staging=staging)
         finally:
@@ -278,12 +283,16 @@ class Trainer:
             return [outcome]
         return _run_in_workers(self.model, groups, report, cb)
 
-    def _evaluate(self, folds, outcomes, history, source, frame, n_inputs, net_seeds):
+    def _evaluate(
+        self, folds: Sequence[FoldData], outcomes: Sequence[GroupOutcome], context: _Context
+    ) -> Run:
+        """Fold networks, out-of-fold predictions and the summary, as an in-memory run."""
         model = self.model
         by_fold: dict[int, tuple[FoldResult, np.ndarray]] = {}
         networks: dict[int, Network] = {}
         for outcome in outcomes:
-            group_net = build_network(model, n_inputs, [net_seeds[f] for f in outcome.folds])
+            seeds = [context.net_seeds[f] for f in outcome.folds]
+            group_net = model.build_network(context.n_inputs, seeds=seeds)
             group_net.params[:] = outcome.params
             for r, (res, pred) in enumerate(zip(outcome.results, outcome.valid_pred, strict=True)):
                 by_fold[res.fold] = (res, pred)
@@ -302,7 +311,7 @@ class Trainer:
             if res.stopped != "diverged":
                 y_true.append(f.y_valid_true)
                 y_pred.append(pred)
-        predictions = _join_predictions(source, pl.concat(pred_frames), id_col)
+        predictions = _join_predictions(context.source, pl.concat(pred_frames), id_col)
         scored = [r for r in results if r.r2 is not None]
         best = max(scored, key=lambda r: r.r2).fold if scored else None
         fold_r2 = np.array([r.r2 for r in scored]) if scored else np.array([np.nan])
@@ -311,7 +320,7 @@ class Trainer:
             "trainer": model.trainer.name,
             "k": len(folds),
             "epochs": model.epochs,
-            "n_rows": frame.height,
+            "n_rows": context.n_rows,
             "n_predicted": predictions.height,
             "oof_r2": float(r2_score(np.concatenate(y_true), np.concatenate(y_pred)))
             if y_true
@@ -326,10 +335,11 @@ class Trainer:
             "diverged_folds": [r.fold for r in results if r.stopped == "diverged"],
             "interrupted": any(r.stopped == "interrupted" for r in results),
         }
-        evaluation = Evaluation(
-            folds=results, history=sorted(history, key=lambda m: (m.fold, m.epoch)), summary=summary
-        )
-        return evaluation, [networks[f.fold] for f in folds], predictions, best
+        history = sorted(context.history, key=lambda m: (m.fold, m.epoch))
+        evaluation = Evaluation(folds=results, history=history, summary=summary)
+        fold_networks = [networks[f.fold] for f in folds]
+        pipelines = [f.pipeline for f in folds]
+        return Run(None, model, pipelines, fold_networks, evaluation, predictions)
 
 
 def _join_predictions(source: pl.DataFrame, oof: pl.DataFrame, id_col: str) -> pl.DataFrame:
@@ -347,31 +357,6 @@ def _join_predictions(source: pl.DataFrame, oof: pl.DataFrame, id_col: str) -> p
     return numbered.join(oof, on=row, how="inner", maintain_order="left")
 
 
-class KFoldTrainer(Trainer):
-    """K-fold cross-validation: k models, every row predicted once by a model that never saw it."""
-
-    def split_rows(self, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
-        trainer = self.model.trainer
-        assert isinstance(trainer, KFolds)
-        if n_rows < trainer.k:
-            msg = f"`k`={trainer.k} folds need at least {trainer.k} rows. Received: {n_rows} rows"
-            raise SpecError(msg)
-        return [np.sort(part) for part in np.array_split(rng.permutation(n_rows), trainer.k)]
-
-
-class SplitTrainer(Trainer):
-    """One train/validation split (``ratio`` of the rows train); predictions cover the rest."""
-
-    def split_rows(self, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
-        trainer = self.model.trainer
-        assert isinstance(trainer, Split)
-        n_train = round(n_rows * trainer.ratio)
-        if not 0 < n_train < n_rows:
-            msg = f"`ratio`={trainer.ratio} leaves no training or validation rows of {n_rows}"
-            raise SpecError(msg)
-        return [np.sort(rng.permutation(n_rows)[n_train:])]
-
-
 def train(
     model: Model,
     data: pl.DataFrame | str | Path,
@@ -381,10 +366,9 @@ def train(
     callbacks: Iterable[Callback] = (),
     progress: bool = True,
     cache: bool | str | Path = True,
-) -> RunResult:
+) -> Run:
     """Train ``model`` on ``data`` with the trainer its spec names; see :class:`Trainer`."""
-    cls = KFoldTrainer if isinstance(model.trainer, KFolds) else SplitTrainer
-    trainer = cls(model, workers=workers, callbacks=callbacks, progress=progress, cache=cache)
+    trainer = Trainer(model, workers=workers, callbacks=callbacks, progress=progress, cache=cache)
     return trainer.fit(data, out_dir=out_dir)
 
 
@@ -410,12 +394,11 @@ def _stop_on_interrupt(stop: Any) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _worker_main(model_json: str, data: ReplicaData, pipelines: list[str], messages, stop) -> None:
+def _worker_main(model_json: str, data: ReplicaData, messages, stop) -> None:
     """Train one group in a child process, streaming metrics to the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     try:
         model = Model.from_json(model_json)
-        data.inverters = [Pipeline.from_json(p).invert_predictions for p in pipelines]
         with threadpool_limits(1):
             outcome = train_replicas(
                 model,
@@ -438,45 +421,39 @@ def _run_in_workers(
     ctx = mp.get_context(method)
     messages = ctx.Queue()
     stop = ctx.Event()
-    interrupt = _stop_on_interrupt(stop)
-    interrupt.__enter__()
     procs = []
-    for group in groups:
-        pipelines = [inv.__self__.to_json() for inv in group.inverters]
-        shipped = ReplicaData(**{**group.__dict__, "inverters": []})
-        proc = ctx.Process(
-            target=_worker_main,
-            args=(model.to_json(), shipped, pipelines, messages, stop),
-            daemon=True,
-        )
-        proc.start()
-        procs.append(proc)
     outcomes: list[GroupOutcome] = []
-    try:
-        while len(outcomes) < len(groups):
-            try:
-                kind, payload = messages.get(timeout=0.5)
-            except queue_module.Empty:
-                if not any(p.is_alive() for p in procs):
-                    msg = "a training worker process died without a result"
-                    raise RuntimeError(msg) from None
-                continue
-            if kind == "epoch":
-                report(payload)
-            elif kind == "done":
-                outcomes.append(payload)
-                for res in payload.results:
-                    cb.on_fold_end(res)
-            else:
-                stop.set()
-                msg = f"a training worker failed:\n{payload}"
-                raise RuntimeError(msg)
-    finally:
-        interrupt.__exit__(None, None, None)
-        for proc in procs:
-            proc.join(timeout=10)
-            if proc.is_alive():
-                proc.terminate()
-        with contextlib.suppress(Exception):
-            messages.close()
+    with _stop_on_interrupt(stop):
+        try:
+            for group in groups:  # plain data (pipelines as JSON): nothing to rebuild
+                proc = ctx.Process(
+                    target=_worker_main, args=(model.to_json(), group, messages, stop), daemon=True
+                )
+                proc.start()
+                procs.append(proc)
+            while len(outcomes) < len(groups):
+                try:
+                    kind, payload = messages.get(timeout=0.5)
+                except queue_module.Empty:
+                    if not any(p.is_alive() for p in procs):
+                        msg = "a training worker process died without a result"
+                        raise RuntimeError(msg) from None
+                    continue
+                if kind == "epoch":
+                    report(payload)
+                elif kind == "done":
+                    outcomes.append(payload)
+                    for res in payload.results:
+                        cb.on_fold_end(res)
+                else:
+                    stop.set()
+                    msg = f"a training worker failed:\n{payload}"
+                    raise RuntimeError(msg)
+        finally:
+            for proc in procs:
+                proc.join(timeout=10)
+                if proc.is_alive():
+                    proc.terminate()
+            with contextlib.suppress(Exception):
+                messages.close()
     return sorted(outcomes, key=lambda o: o.folds[0])

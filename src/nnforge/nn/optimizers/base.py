@@ -121,4 +121,3 @@ class Optimizer(Configurable):
         lr = self.learning_rate
         rate: Any = lr.learning_rate if isinstance(lr, schedules.Constant) else lr.get_config()
         return {**super().get_config(), "learning_rate": rate, "weight_decay": self.weight_decay}
-
