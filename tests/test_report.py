@@ -263,3 +263,11 @@ def test_html_escapes_spec_values(tmp_path: Path) -> None:
     _, text = parse(write_report(run_dir))
     assert "<script>" not in text
     assert "&lt;script&gt;" in text
+
+
+def test_units_come_from_the_runs_dataset_not_from_the_report():
+    from nnforge.report import _dataset_units
+
+    assert _dataset_units({"dataset": {"name": "kc_house_data"}})["price"] == "USD"
+    assert _dataset_units({"dataset": {"name": "houses"}}) == {}  # a generic run: no units
+    assert _dataset_units(None) == {}

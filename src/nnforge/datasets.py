@@ -29,6 +29,7 @@ __all__ = [
     "KING_COUNTY_FILE",
     "KING_COUNTY_SHA256",
     "KING_COUNTY_SOURCE",
+    "KING_COUNTY_UNITS",
     "fetch_king_county",
     "king_county",
     "king_county_path",
@@ -40,6 +41,26 @@ KING_COUNTY_SHA256 = "d0875baa0251b21d4bdc9d2ae940a4fe0bb6009824f23dd0e2a5b2bf04
 KING_COUNTY_SOURCE = "https://www.kaggle.com/datasets/harlfoxem/housesalesprediction"
 DATA_DIR_ENV = "NNFORGE_DATA_DIR"
 _CHUNK = 1 << 16
+
+#: Units of the King County columns, for axis labels (``units_of`` gives them to the report).
+KING_COUNTY_UNITS: dict[str, str] = {
+    "price": "USD",
+    "sqft_living": "sq ft",
+    "sqft_lot": "sq ft",
+    "sqft_above": "sq ft",
+    "sqft_basement": "sq ft",
+    "sqft_living15": "sq ft",
+    "sqft_lot15": "sq ft",
+    "lat": "degrees",
+    "long": "degrees",
+    "yr_built": "year",
+    "yr_renovated": "year",
+}
+
+
+def units_of(dataset_name: str | None) -> dict[str, str]:
+    """Column units of a dataset nnforge knows by name (the file stem), else none."""
+    return dict(KING_COUNTY_UNITS) if dataset_name == Path(KING_COUNTY_FILE).stem else {}
 
 
 def default_dest_dir() -> Path:

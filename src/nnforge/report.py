@@ -31,8 +31,9 @@ from matplotlib.figure import Figure
 from nnforge import __version__, plots
 from nnforge._format import format_number
 from nnforge._io import atomic_write_text
+from nnforge.exceptions import NNForgeError
 
-__all__ = ["DEFAULT_UNITS", "SECTIONS", "html_figure", "html_page", "html_table", "write_report"]
+__all__ = ["SECTIONS", "html_figure", "html_page", "html_table", "write_report"]
 
 #: Section anchors and headings, in report order.
 SECTIONS: dict[str, str] = {
@@ -48,21 +49,8 @@ SECTIONS: dict[str, str] = {
     "worst": "Worst predictions",
 }
 
-#: Units used in axis labels when ``write_report`` is not given any (King County columns).
-DEFAULT_UNITS: dict[str, str] = {
-    "price": "USD",
-    "sqft_living": "sq ft",
-    "sqft_lot": "sq ft",
-    "sqft_above": "sq ft",
-    "sqft_basement": "sq ft",
-    "sqft_living15": "sq ft",
-    "sqft_lot15": "sq ft",
-    "lat": "degrees",
-    "long": "degrees",
-    "yr_built": "year",
-    "yr_renovated": "year",
-}
-
+# What bad data (not a bug) raises while a figure is drawn: reported as a note.
+_DRAWING_ERRORS = (ValueError, TypeError, KeyError, IndexError, pl.exceptions.PolarsError)
 _LAT_NAMES = ("lat", "latitude")
 _LON_NAMES = ("long", "lon", "lng", "longitude")
 _ID_NAMES = ("id", "row_id", "_id", "__id")
@@ -104,6 +92,14 @@ def _read_history(run_dir: Path) -> pl.DataFrame | None:
         return None
     floats = ("train_loss", "val_loss", "val_loss_std", "r2", "mae", "lr")
     return frame.with_columns(pl.col(c).cast(pl.Float64) for c in floats if c in frame.columns)
+
+
+def _dataset_units(spec: Any) -> dict[str, str]:
+    """The units nnforge knows for the run's dataset (by the name in its spec)."""
+    from nnforge.datasets import units_of
+
+    dataset = spec.get("dataset") if isinstance(spec, Mapping) else None
+    return units_of(dataset.get("name") if isinstance(dataset, Mapping) else None)
 
 
 def _find_target(predictions: pl.DataFrame, summary: Mapping[str, Any]) -> str | None:
@@ -177,7 +173,8 @@ def _preprocessed(
             dataset = dataset if isinstance(dataset, str) else json.dumps(dataset)
             rows = derive(DatasetSpec.from_json(dataset), rows, cache=False)
         after = pipe.transform(rows)
-    except Exception as exc:  # the pipeline API is optional here: degrade to a note
+    except (NNForgeError, pl.exceptions.PolarsError, ValueError, KeyError) as exc:
+        # the stored rows may no longer fit the pipeline (edited files): degrade to a note
         return f"the stored pipeline could not be applied ({type(exc).__name__}: {exc})."
     # Only what the model sees: the file's columns that are model inputs (raw, before log10 and
     # scaling) against every model input after the pipeline (squares and extractions too).
@@ -250,7 +247,7 @@ class _Report:
         """Draw a figure and embed it; a failure becomes a note instead of aborting the report."""
         try:
             fig = draw()
-        except Exception as exc:  # one bad figure must not cost the whole report
+        except _DRAWING_ERRORS as exc:  # bad data for one figure must not cost the report
             self.add(section, _note(f"{caption}: could not be drawn ({type(exc).__name__}: {exc})"))
             return
         if self.plots_dir is not None:
@@ -392,7 +389,8 @@ def write_report(
     out : str or Path, optional
         Output file. Default: ``run_dir / "report.html"``.
     units : mapping of str to str, optional
-        Column name to unit for axis labels. Default: :data:`DEFAULT_UNITS`.
+        Column name to unit for axis labels. Default: the units nnforge knows for the run's
+        dataset (:func:`nnforge.datasets.units_of` of the spec's dataset name), else none.
     plots_dir : str or Path, optional
         Also save every figure there as ``<name>.png``.
     max_feature_plots : int, default=6
@@ -418,10 +416,10 @@ def write_report(
         msg = f"run directory `{run_dir}` does not exist. Received: run_dir={str(run_dir)!r}"
         raise FileNotFoundError(msg)
     out = run_dir / "report.html" if out is None else Path(out)
-    units = dict(DEFAULT_UNITS if units is None else units)
     report = _Report(None if plots_dir is None else Path(plots_dir))
 
     spec = _read_json(run_dir / "spec.json")
+    units = dict(_dataset_units(spec) if units is None else units)
     evaluation = _read_json(run_dir / "evaluation.json")
     summary = evaluation.get("summary", {}) if isinstance(evaluation, Mapping) else {}
     history = _read_history(run_dir)
