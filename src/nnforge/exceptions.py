@@ -28,7 +28,18 @@ class SpecError(NNForgeError, ValueError):
 
 
 class DataError(NNForgeError, ValueError):
-    """Input data is unusable; the message names the file, column, row (1-based) and value."""
+    """Input data is unusable; the message names the file, column, row (1-based) and value.
+
+    ``hint`` (optional) is the fix that fits this problem; the CLI prints it as its hint line.
+    """
+
+    def __init__(self, message: str = "", hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}; {self.hint}" if self.hint else self.message
 
 
 class DivergenceError(NNForgeError, FloatingPointError):

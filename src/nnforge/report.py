@@ -33,7 +33,7 @@ from nnforge._format import format_number
 from nnforge._io import atomic_write_text
 from nnforge.exceptions import NNForgeError
 
-__all__ = ["SECTIONS", "html_figure", "html_page", "html_table", "write_report"]
+__all__ = ["GENERATOR", "SECTIONS", "html_figure", "html_page", "html_table", "write_report"]
 
 #: Section anchors and headings, in report order.
 SECTIONS: dict[str, str] = {
@@ -51,6 +51,8 @@ SECTIONS: dict[str, str] = {
 
 # What bad data (not a bug) raises while a figure is drawn: reported as a note.
 _DRAWING_ERRORS = (ValueError, TypeError, KeyError, IndexError, pl.exceptions.PolarsError)
+# Marks a page as ours, so that `nnforge report --out FILE` may replace it (and nothing else).
+GENERATOR = "nnforge"
 _LAT_NAMES = ("lat", "latitude")
 _LON_NAMES = ("long", "lon", "lng", "longitude")
 _ID_NAMES = ("id", "row_id", "_id", "__id")
@@ -277,6 +279,7 @@ def html_page(title: str, body: str, *, meta: str = "") -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="{GENERATOR}">'
         f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"
         f'<h1>{_esc(title)}</h1><p class="meta">{meta}</p>{body}</body></html>\n'
     )

@@ -149,11 +149,19 @@ def test_no_rows_left_after_outlier_filtering():
 
 
 @pytest.mark.parametrize("option", [Normalized, Standardized])
-def test_constant_column_under_scaling(option):
-    frame = pl.DataFrame({"a": [3.0, 3.0, 3.0], "y": [1.0, 2.0, 3.0]})
+def test_a_column_constant_on_the_fit_rows_scales_to_zero_with_a_note(option, caplog):
+    frame = pl.DataFrame({"a": [3.0, 3.0, 3.0, 5.0], "y": [1.0, 2.0, 3.0, 4.0]})
     spec = DatasetSpec.from_frame(frame).add_opt_to("a", option).add_opt_to("y", Out)
-    with pytest.raises(DataError, match=r"column `a` is constant \(3\.0\) on the 3 training rows"):
-        Pipeline(spec).fit(derive(spec, frame))
+    derived = derive(spec, frame)
+    with caplog.at_level("INFO", logger="nnforge"):
+        pipe = Pipeline(spec).fit(derived[:3])  # the fold's training rows: `a` is constant
+    assert "column `a` is constant (3.0) on the 3 training rows" in caplog.text
+    out = pipe.transform(derived)
+    np.testing.assert_array_equal(out["a"], [0.0, 0.0, 0.0, 2.0])
+    back = pipe.inverse_transform(out)
+    np.testing.assert_array_equal(back["a"], frame["a"])  # still an exact round trip
+    again = Pipeline.from_json(pipe.to_json())
+    assert again.transform(derived)["a"].to_list() == out["a"].to_list()
 
 
 def test_transform_missing_values_under_error_policy_names_ids():

@@ -8,9 +8,11 @@ exit code). This is the only package that prints for humans and exits.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from nnforge import __version__
 from nnforge.exceptions import NNForgeError
@@ -47,22 +49,48 @@ def _hint(exc: BaseException) -> str:
     return "run with --debug for the full traceback"
 
 
+@contextlib.contextmanager
+def _notes_on_stderr() -> Iterator[None]:
+    """Show the library's notes (``logging`` INFO and above of ``nnforge``) as ``nnforge: ...``."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_NoteFormatter())
+    log = logging.getLogger("nnforge")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+class _NoteFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "note" if record.levelno < logging.WARNING else "warning"
+        return f"nnforge: {kind}: {record.getMessage()}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``nnforge`` console script; returns the process exit code."""
+    from nnforge.training.processes import interrupt_on_termination
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with interrupt_on_termination(), _notes_on_stderr():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("nnforge: interrupted", file=sys.stderr)
         return 130
     except (NNForgeError, OSError, ValueError, TypeError) as exc:
         if args.debug:
             raise
-        print(f"nnforge: error: {exc}", file=sys.stderr)
+        text = getattr(exc, "message", None) if getattr(exc, "hint", None) else None
+        print(f"nnforge: error: {text or exc}", file=sys.stderr)
         print(f"hint: {_hint(exc)}", file=sys.stderr)
         return 1
 

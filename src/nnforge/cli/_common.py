@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +20,15 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIError",
     "check_frame_suffix",
+    "check_output_dir",
+    "check_output_file",
     "check_run_dir",
     "data_errors",
     "examples",
     "fold_count",
     "format_table",
+    "is_figure_file",
+    "is_predictions_file",
     "load_run",
     "load_spec",
     "positive_int",
@@ -106,8 +110,10 @@ def data_errors(path: str | Path, hint: str) -> Iterator[None]:
     try:
         yield
     except DataError as exc:
-        text = str(exc).removeprefix("data frame: ")
-        raise CLIError(f"{path}: {text}", hint) from exc
+        text = exc.message.removeprefix("data frame: ")
+        if str(path) not in text:  # name the file once
+            text = f"{path}: {text}"
+        raise CLIError(text, exc.hint or hint) from exc
 
 
 def load_run(path: str | Path) -> Run:
@@ -124,6 +130,61 @@ def check_frame_suffix(path: str | Path, flag: str) -> Path:
         msg = f"`{flag}` must end in .csv or .parquet. Received: {flag} {path}"
         raise CLIError(msg, "e.g. predictions.csv or predictions.parquet")
     return path
+
+
+def check_output_file(path: str | Path, flag: str, is_ours: Callable[[Path], bool]) -> Path:
+    """``path`` if writing it loses nothing: it does not exist, or ``is_ours`` recognises it.
+
+    Refused before any work: a folder, a symbolic link, or a file nnforge did not write.
+    """
+    path = Path(path)
+    if path.is_symlink() or path.is_dir():
+        kind = "a symbolic link" if path.is_symlink() else "a folder"
+        msg = f"`{flag} {path}` is {kind}, expected a file name; nothing was written"
+        raise CLIError(msg, f"give {flag} a new file name")
+    if path.exists():
+        try:
+            ours = is_ours(path)
+        except Exception:  # unreadable or another format: not ours
+            ours = False
+        if not ours:
+            msg = f"`{flag} {path}` exists and was not written by nnforge; nothing was written"
+            raise CLIError(msg, f"give {flag} a new file name, or move the file away first")
+    return path
+
+
+def check_output_dir(path: str | Path, flag: str, entries: Collection[str]) -> Path:
+    """``path`` if it is new, empty, or holds only files this command writes (``entries``)."""
+    path = Path(path)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        msg = f"`{flag} {path}` exists and is not a folder; nothing was written"
+        raise CLIError(msg, f"give {flag} a new folder name")
+    if path.is_dir():
+        foreign = sorted(e.name for e in path.iterdir() if e.name not in entries)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (" ..." if len(foreign) > 5 else "")
+            msg = (
+                f"`{flag} {path}` holds files nnforge did not write ({shown}); nothing was written"
+            )
+            raise CLIError(msg, f"give {flag} a new or empty folder")
+    return path
+
+
+def is_predictions_file(path: Path) -> bool:
+    """A CSV/Parquet file with a ``<target>_pred`` column: what ``nnforge predict`` writes."""
+    import polars as pl
+
+    if path.suffix.lower() == ".parquet":
+        columns = list(pl.read_parquet_schema(path))
+    else:
+        columns = pl.read_csv(path, n_rows=0).columns
+    return any(c.endswith("_pred") for c in columns)
+
+
+def is_figure_file(path: Path) -> bool:
+    """A PNG file written by matplotlib (its ``Software`` text chunk), like nnforge's plots."""
+    head = path.open("rb").read(256)
+    return head.startswith(b"\x89PNG\r\n\x1a\n") and b"Matplotlib" in head
 
 
 def format_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -13,6 +13,7 @@ import polars as pl
 from nnforge._io import atomic_write_text, write_frame
 from nnforge.cli._common import (
     CLIError,
+    check_output_dir,
     check_run_dir,
     examples,
     format_table,
@@ -33,6 +34,8 @@ _METRICS = (
     "wall_seconds",
 )
 _FIGURES = (("loss.png", "val_loss", "Validation loss"), ("r2.png", "r2", "Validation R²"))
+# What `compare` writes into its output folder (it replaces these and nothing else).
+_ENTRIES = frozenset({"compare.csv", "compare.html", *(f for f, _, _ in _FIGURES)})
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -105,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
             histories[name] = pl.read_csv(history, infer_schema_length=None)
     table = summary_frame(names, summaries)
     out = Path(args.out) if args.out else Path(f"compare-{timestamp()}")
+    check_output_dir(out, "--out", _ENTRIES)
     out.mkdir(parents=True, exist_ok=True)
     write_frame(table, out / "compare.csv")
     images: dict[str, tuple[bytes, str]] = {}

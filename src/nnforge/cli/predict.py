@@ -9,8 +9,10 @@ from nnforge._io import write_frame
 from nnforge.cli._common import (
     CLIError,
     check_frame_suffix,
+    check_output_file,
     data_errors,
     examples,
+    is_predictions_file,
     load_run,
 )
 
@@ -47,7 +49,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict and write the file; returns the exit code."""
-    out = check_frame_suffix(args.out, "--out")
+    out = check_output_file(
+        check_frame_suffix(args.out, "--out"), "--out", is_ours=is_predictions_file
+    )
     data = Path(args.data)
     if not data.is_file():
         msg = f"data file `{data}` not found"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnforge.cli._common import check_run_dir, examples
+from nnforge.cli._common import check_output_file, check_run_dir, examples
 
 __all__ = ["register", "run"]
 
@@ -34,8 +34,16 @@ def run(args: argparse.Namespace) -> int:
     from nnforge.report import write_report
 
     run_dir = check_run_dir(args.run_dir)
-    out = write_report(
-        run_dir, None if args.out is None else Path(args.out), plots_dir=run_dir / "plots"
-    )
+    target = run_dir / "report.html" if args.out is None else Path(args.out)
+    check_output_file(target, "--out", is_ours=_is_report)
+    out = write_report(run_dir, target, plots_dir=run_dir / "plots")
     print(out)
     return 0
+
+
+def _is_report(path: Path) -> bool:
+    """An HTML file whose head names nnforge as its generator."""
+    from nnforge.report import GENERATOR
+
+    head = path.open("rb").read(4096).decode("utf-8", "replace")
+    return f'<meta name="generator" content="{GENERATOR}">' in head

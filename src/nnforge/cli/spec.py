@@ -9,8 +9,10 @@ normalised, a date-like text column parsed into month and timestamp, a clashing 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -21,6 +23,7 @@ from nnforge.data import (
     DatasetSpec,
     DateFormat,
     IsId,
+    Missing,
     Normalized,
     Not,
     OneHot,
@@ -28,9 +31,12 @@ from nnforge.data import (
     UsedInModel,
     read_table,
 )
+from nnforge.data.io import sniff_separator
 from nnforge.model import KFolds, LayerSpec, Model
 
 __all__ = ["register", "run_check", "run_init", "starter_spec"]
+
+logger = logging.getLogger(__name__)
 
 # Text columns with at most this many distinct values are one-hot encoded.
 _MAX_CATEGORIES = 20
@@ -114,9 +120,21 @@ def _date_format(column: pl.Series) -> str | None:
 def starter_spec(
     data: str | Path, target: str | None = None, *, folds: int = 5, epochs: int = 100
 ) -> Model:
-    """A trainable starting :class:`~nnforge.model.Model` for the columns of ``data``."""
-    frame = read_table(data)
+    """A trainable starting :class:`~nnforge.model.Model` for the columns of ``data``.
+
+    What it detects and proposes is said as notes (``logging``, shown by the CLI): another
+    separator or encoding, placeholders for missing values in numeric columns, constant
+    columns, missing values (median fill for inputs, rows dropped for the target).
+    """
+    options = _read_options(Path(data))
+    frame = read_table(data, **options)
+    placeholders = _placeholders(frame)
+    if placeholders:
+        options["na_values"] = sorted({t for tokens in placeholders.values() for t in tokens})
+        frame = read_table(data, **options)
     spec = DatasetSpec.from_frame(frame, name=Path(data).stem)
+    spec.separator, spec.encoding = options.get("separator"), options.get("encoding")
+    spec.na_values = options.get("na_values", [])
     if target is not None and target not in spec.features:
         msg = f"`--target` {target!r} is not a column of {data}; columns: {list(spec.features)}"
         raise CLIError(msg, "pick one of the columns listed")
@@ -125,7 +143,12 @@ def starter_spec(
         if name == spec.id_column:
             _handle_id(spec, frame.get_column(name))
         elif dtype.is_numeric() or dtype == pl.Boolean:
-            numeric.append(name)
+            if name != target and frame[name].drop_nulls().n_unique() <= 1:
+                logger.info("column `%s` is constant: left out of the model", name)
+                spec.add_opt_to(name, Not(UsedInModel))
+            else:
+                numeric.append(name)
+                _handle_missing(spec, frame.get_column(name), target)
         elif dtype == pl.String and name != target:
             _handle_text(spec, frame.get_column(name))
         elif not dtype.is_temporal():
@@ -149,6 +172,92 @@ def starter_spec(
         trainer=KFolds(k=folds),
         epochs=epochs,
     )
+
+
+def _read_options(path: Path) -> dict[str, Any]:
+    """Separator and encoding of a CSV file, where they are not the defaults (with a note)."""
+    options: dict[str, Any] = {}
+    if path.suffix.lower() not in (".csv", ".txt") or not path.is_file():
+        return options
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start)
+        try:
+            raw.decode("cp1252")
+            options["encoding"] = "cp1252"
+        except UnicodeDecodeError:
+            options["encoding"] = "latin-1"
+        logger.info(
+            "%s is not UTF-8 (first at line %d): read as %s; check its accented text",
+            path,
+            line + 1,
+            options["encoding"],
+        )
+    separator = sniff_separator(path, options.get("encoding"))
+    if separator != ",":
+        options["separator"] = separator
+        logger.info("%s looks %r-separated: read so (`separator` in the spec)", path, separator)
+    return options
+
+
+def _placeholders(frame: pl.DataFrame) -> dict[str, list[str]]:
+    """Text columns that are numbers but for a few placeholder tokens (e.g. ``?``, ``n/a``).
+
+    A token is a placeholder when it holds no digit, and the column's non-numeric cells are at
+    most a fifth of its filled cells, spread over at most 5 distinct tokens. Each is reported
+    (column, token, count, first rows).
+    """
+    found: dict[str, list[str]] = {}
+    for name, dtype in frame.schema.items():
+        if dtype != pl.String:
+            continue
+        text = frame[name].str.strip_chars()
+        filled = text.is_not_null() & (text != "")
+        bad = filled & text.cast(pl.Float64, strict=False).is_null()
+        n_bad, n_filled = int(bad.sum()), int(filled.sum())
+        if not n_bad or n_bad == n_filled or n_bad > 0.2 * n_filled:
+            continue
+        tokens = text.filter(bad).unique().sort().to_list()
+        if len(tokens) > 5 or any(ch.isdigit() for t in tokens for ch in t):
+            continue
+        found[name] = tokens
+        for token in tokens:
+            rows = (bad & (text == token)).arg_true()
+            shown = ", ".join(str(r + 1) for r in rows[:5].to_list())
+            logger.info(
+                "column `%s` is numeric but for %r in %d row(s) (data rows %s%s): declared as a "
+                "missing value (`na_values`)",
+                name,
+                token,
+                len(rows),
+                shown,
+                " ..." if len(rows) > 5 else "",
+            )
+    return found
+
+
+def _handle_missing(spec: DatasetSpec, column: pl.Series, target: str | None) -> None:
+    """A policy for a numeric column with empty cells: fill inputs, drop rows for the target."""
+    count = column.null_count()
+    if not count:
+        return
+    if column.name == target:
+        spec.add_opt_to(column.name, Missing("drop"))
+        logger.info(
+            "target `%s` is missing in %d row(s): they are left out of training (missing: drop)",
+            column.name,
+            count,
+        )
+    else:
+        spec.add_opt_to(column.name, Missing("median"))
+        logger.info(
+            "column `%s` is missing in %d row(s): filled with the training median (missing: "
+            "median)",
+            column.name,
+            count,
+        )
 
 
 def _handle_id(spec: DatasetSpec, column: pl.Series) -> None:
@@ -175,6 +284,8 @@ def _handle_text(spec: DatasetSpec, column: pl.Series) -> None:
             spec.add_opt_to(added, Normalized)
     elif column.n_unique() <= _MAX_CATEGORIES:
         spec.add_opt_to(column.name, OneHot(unknown="zeros"))
+        if column.null_count():
+            spec.add_opt_to(column.name, Missing("constant", "(missing)"))
     else:
         spec.add_opt_to(column.name, Not(UsedInModel))
 

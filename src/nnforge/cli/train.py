@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,7 @@ def summary_table(summary: dict[str, Any], run_dir: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     """Train and print the summary; returns the exit code."""
     from nnforge.training import train
+    from nnforge.training.rundir import check_replaceable
 
     model = load_spec(args.spec)
     if not model.dataset.out_features_names():
@@ -133,7 +135,11 @@ def run(args: argparse.Namespace) -> int:
         model = model.with_overrides(**changes)
     data = resolve_data(model, args.data)
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.spec).stem}-{timestamp()}"
+    check_replaceable(out)  # before reading any data: refuse what is not ours to replace
     with data_errors(data, "the data file must have the spec's columns; check --data"):
         result = train(model, data, out_dir=out, workers=args.workers, progress=not args.quiet)
     print(summary_table(result.summary, out))
+    if result.summary.get("interrupted"):
+        print(f"nnforge: training was stopped early; {out} holds what finished", file=sys.stderr)
+        return 130
     return 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnforge.cli._common import positive_int
+from nnforge.cli._common import check_output_file, is_figure_file, positive_int
 from nnforge.demos import XOR_X, XOR_Y, train_xor, xor_surface
 from nnforge.nn import Network
 
@@ -63,6 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and report; returns the exit code."""
+    if args.plot:
+        check_output_file(args.plot, "--plot", is_ours=is_figure_file)
     print(
         f"XOR: 2-3-1 tanh, MSE, SGD lr={args.lr} decay={args.decay} dropout={args.dropout} "
         f"batch={args.batch_size} seed={args.seed}"

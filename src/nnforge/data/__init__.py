@@ -5,7 +5,7 @@ See ``docs/DESIGN.md`` ("Data contract") for the flow. ``data`` knows nothing of
 
 from nnforge.data.cache import user_cache_dir
 from nnforge.data.io import DataFileNotFoundError, read_table
-from nnforge.data.pipeline import Pipeline, derive
+from nnforge.data.pipeline import Pipeline, derive, drop_missing_targets
 from nnforge.data.spec import (
     AddExtractedMonth,
     AddExtractedTimestamp,
@@ -71,6 +71,7 @@ __all__ = [
     "Standardized",
     "UsedInModel",
     "derive",
+    "drop_missing_targets",
     "read_table",
     "user_cache_dir",
 ]

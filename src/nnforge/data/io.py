@@ -10,7 +10,12 @@ so the first row after the CSV header is row 1 (line 2 of the file).
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -23,6 +28,7 @@ __all__ = [
     "DataFileNotFoundError",
     "read_table",
     "row_label",
+    "sniff_separator",
 ]
 
 CSV_EXTENSIONS = (".csv", ".tsv", ".txt")
@@ -49,7 +55,13 @@ def row_label(index: int) -> str:
     return f"row {index + 1} (line {index + 2} of a CSV file with a header)"
 
 
-def read_table(path: str | Path) -> pl.DataFrame:
+def read_table(
+    path: str | Path,
+    *,
+    separator: str | None = None,
+    encoding: str | None = None,
+    na_values: Sequence[str] = (),
+) -> pl.DataFrame:
     """Read a CSV, Parquet or Arrow IPC file into a ``polars.DataFrame``.
 
     The reader is chosen by extension. CSV columns get their types inferred from the data; quoted
@@ -60,6 +72,14 @@ def read_table(path: str | Path) -> pl.DataFrame:
     ----------
     path : str or Path
         The file to read.
+    separator : str, optional
+        CSV field separator. Default: tab for ``.tsv``, else ``,``; a file whose header holds
+        none of it but another common separator is reported as such.
+    encoding : str, optional
+        Text encoding of a CSV file (any Python codec, e.g. ``"latin-1"``, ``"cp1252"``).
+        Default: UTF-8, and a file that is not is reported with its first bad row.
+    na_values : sequence of str, default=()
+        CSV cells (exact text) read as missing, like pandas' ``na_values``, e.g. ``["?", "NA"]``.
 
     Returns
     -------
@@ -71,8 +91,9 @@ def read_table(path: str | Path) -> pl.DataFrame:
     DataFileNotFoundError
         If the file does not exist.
     DataError
-        If the file is a directory, unreadable, of an unknown extension, empty, or has a header
-        but no data rows. The message names the file.
+        If the file is a directory, unreadable, of an unknown extension, empty, has a header
+        but no data rows, duplicate column names, another separator or another encoding than
+        expected. The message names the file (and the row where one is to blame).
     """
     path = Path(path)
     if not path.exists():
@@ -98,17 +119,14 @@ def read_table(path: str | Path) -> pl.DataFrame:
         raise DataError(msg)
     try:
         if suffix in CSV_EXTENSIONS:
-            frame = pl.read_csv(
-                path,
-                separator="\t" if suffix == ".tsv" else ",",
-                infer_schema_length=_INFER_ROWS,
-                try_parse_dates=False,
-            )
+            frame = _read_csv(path, separator, encoding, list(na_values))
         elif suffix in PARQUET_EXTENSIONS:
             frame = pl.read_parquet(path)
         else:
             frame = pl.read_ipc(path)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        if isinstance(exc, DataError):
+            raise
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         msg = f"cannot read data file `{path}`: {first}"
         raise DataError(msg) from exc
@@ -120,3 +138,96 @@ def read_table(path: str | Path) -> pl.DataFrame:
         msg = f"data file `{path}` has a header ({cols}) but no data rows"
         raise DataError(msg)
     return frame
+
+
+def sniff_separator(path: str | Path, encoding: str | None = None) -> str:
+    """The most frequent of ``,``, ``;``, tab and ``|`` in the header line of a CSV file."""
+    header = _header_line(Path(path), encoding)
+    return max(_SEPARATORS, key=header.count) if header else ","
+
+
+# Separators recognised when a header does not hold the expected one.
+_SEPARATORS = (",", ";", "\t", "|")
+_SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _header_line(path: Path, encoding: str | None) -> str:
+    with path.open("rb") as f:
+        raw = f.readline()
+    return raw.decode(encoding or "utf-8", errors="replace").rstrip("\r\n")
+
+
+def _read_csv(
+    path: Path, separator: str | None, encoding: str | None, na_values: list[str]
+) -> pl.DataFrame:
+    sep = separator or ("\t" if path.suffix.lower() == ".tsv" else ",")
+    source: Path | io.BytesIO = path
+    if encoding is not None and codecs.lookup(encoding).name != "utf-8":
+        text = path.read_bytes().decode(encoding, errors="strict")
+        source = io.BytesIO(text.encode("utf-8"))
+    else:
+        _check_utf8(path)
+    header = _header_line(path, encoding)
+    _check_separator(path, header, sep)
+    _check_duplicate_names(path, header, sep)
+    options: dict[str, Any] = {
+        "separator": sep,
+        "try_parse_dates": False,
+        "null_values": na_values or None,
+    }
+    try:
+        return pl.read_csv(source, infer_schema_length=_INFER_ROWS, **options)
+    except pl.exceptions.ComputeError as exc:
+        if "could not parse" not in str(exc):
+            raise
+        # A column typed from the first rows holds text further down: infer from every row.
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        return pl.read_csv(source, infer_schema_length=None, **options)
+
+
+def _check_utf8(path: Path) -> None:
+    """Name the first row that is not UTF-8 (polars only says "invalid utf-8 sequence")."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_no = raw.count(b"\n", 0, exc.start)
+        start = raw.rfind(b"\n", 0, exc.start) + 1
+        snippet = raw[max(start, exc.start - 20) : exc.start + 10].split(b"\n")[0]
+        where = "the header" if line_no == 0 else row_label(line_no - 1)
+        msg = (
+            f"data file `{path}` is not UTF-8: byte 0x{raw[exc.start]:02x} in {snippet!r} "
+            f"at {where}"
+        )
+        raise DataError(
+            msg, hint='set the dataset spec\'s "encoding", e.g. "latin-1" or "cp1252"'
+        ) from None
+
+
+def _check_separator(path: Path, header: str, sep: str) -> None:
+    if sep in header:
+        return
+    counts = {s: header.count(s) for s in _SEPARATORS if s != sep}
+    likely = max(counts, key=counts.get) if counts else None
+    if likely is None or counts[likely] == 0:
+        return  # one column: nothing to say
+    shown = "\\t" if likely == "\t" else likely
+    msg = (
+        f"data file `{path}` looks {_SEPARATOR_NAMES[likely]}-separated (`{shown}`), not "
+        f"`{sep}`-separated: its header is {header[:60]!r}"
+    )
+    raise DataError(msg, hint=f'set "separator": "{shown}" in the dataset spec')
+
+
+def _check_duplicate_names(path: Path, header: str, sep: str) -> None:
+    names = next(csv.reader([header], delimiter=sep), [])
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, start=1):
+        if name in seen:
+            msg = (
+                f"data file `{path}` has the column name `{name}` twice (columns {seen[name]} "
+                f"and {i})"
+            )
+            raise DataError(msg, hint="rename one of them in the file's header")
+        seen[name] = i

@@ -17,6 +17,7 @@ Every numeric step has an exact inverse, so outputs and frames come back in orig
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,9 @@ from nnforge.data.spec import (
 )
 from nnforge.exceptions import DataError, SpecError
 
-__all__ = ["Pipeline", "derive"]
+__all__ = ["Pipeline", "derive", "drop_missing_targets", "one_hot_vocabulary"]
+
+logger = logging.getLogger(__name__)
 
 _PIPELINE_FORMAT = "nnforge-pipeline"
 _PIPELINE_VERSION = 1
@@ -116,7 +119,7 @@ def derive(
         hit = store.load(key)
         if hit is not None:
             return hit
-    frame = _derive_frame(spec, read_table(path), f"`{path}`")
+    frame = _derive_frame(spec, read_table(path, **spec.read_options()), f"`{path}`")
     if store is not None:
         try:
             store.store(key, frame)
@@ -140,6 +143,8 @@ def _derive_frame(spec: DatasetSpec, df: pl.DataFrame, where: str) -> pl.DataFra
     bases = [c for c in bases if c.name in present]
     df = df.select([c.name for c in bases])
 
+    # 0. declared placeholders (na_values) become missing, whatever the file format.
+    df = _apply_na_values(df, spec.na_values)
     # 1. types: numbers to Float64 (reporting text that is not a number), categories to text.
     df = _cast_columns(df, bases, where)
     # 2. mapped values, evaluated on the values as read (all rules at once, first match wins).
@@ -148,20 +153,26 @@ def _derive_frame(spec: DatasetSpec, df: pl.DataFrame, where: str) -> pl.DataFra
         df = df.with_columns(mapped)
     # 3. missing values under the default `error` policy fail here, before any work is stored.
     _check_missing_rows(
-        df, [c for c in bases if c.role != "id" and c.spec.missing == "error"], where
+        df,
+        [c for c in bases if c.role != "id" and c.spec.missing == "error" and not c.passthrough],
+        where,
     )
     # 4. dates, then log10 and added features level by level (a child needs its parent's value).
     dates = [c for c in bases if c.role == "date"]
     if dates:
         df = df.with_columns([_parse_date(df, c, where) for c in dates])
-    df = _apply_log10(df, [c for c in bases if c.spec.log10], where)
+    numeric = {n for n, t in df.schema.items() if t == pl.Float64}
+    df = _apply_log10(df, [c for c in bases if c.spec.log10 and c.name in numeric], where)
     level = [c for c in columns if c.parent is not None and c.parent in {b.name for b in bases}]
     while level:
         df = df.with_columns([_added_expr(c) for c in level])
         df = _apply_log10(df, [c for c in level if c.spec.log10], where)
         names = {c.name for c in level}
         level = [c for c in columns if c.parent in names]
-    # 5. ids.
+    # 5. values no model can use: inf in the file, or overflow in log10/squares.
+    _check_finite(df, [c for c in columns if c.role in ("input", "output")], where)
+    _check_target_magnitude(df, [c for c in bases if c.role == "output"], where)
+    # 6. ids.
     id_name = spec.id_name
     if any(c.role == "id" for c in bases):
         _check_ids(df, id_name, where)
@@ -172,14 +183,33 @@ def _derive_frame(spec: DatasetSpec, df: pl.DataFrame, where: str) -> pl.DataFra
     return df.select(front + rest)
 
 
+def drop_missing_targets(spec: DatasetSpec, frame: pl.DataFrame) -> tuple[pl.DataFrame, list]:
+    """Remove the rows of a derived frame whose target is missing (outputs with policy
+    ``drop``); return the kept rows and the ids of those removed.
+
+    A row without a target can neither train nor be scored, so it is left out before the
+    folds are split (never imputed).
+    """
+    outputs = [
+        c.name
+        for c in spec.columns()
+        if c.role == "output" and c.spec.missing == "drop" and c.name in frame.columns
+    ]
+    if not outputs:
+        return frame, []
+    missing = pl.any_horizontal([pl.col(n).is_null() for n in outputs])
+    dropped = frame.filter(missing)[spec.id_name].to_list()
+    return (frame.filter(~missing) if dropped else frame), dropped
+
+
 def _cast_columns(df: pl.DataFrame, bases: list[ColumnInfo], where: str) -> pl.DataFrame:
     exprs = []
     text_numeric = []
     for c in bases:
         dtype = df.schema[c.name]
         col = pl.col(c.name)
-        if c.role == "id":
-            continue
+        if c.role == "id" or (c.passthrough and not (dtype.is_numeric() or dtype == pl.Boolean)):
+            continue  # ids and unused text are kept as read: never parsed
         if c.role == "date":
             if not dtype.is_temporal():
                 exprs.append(col.cast(pl.String))
@@ -190,7 +220,7 @@ def _cast_columns(df: pl.DataFrame, bases: list[ColumnInfo], where: str) -> pl.D
             exprs.append(expr.fill_nan(None) if dtype.is_float() else expr)
         elif dtype == pl.String:
             text_numeric.append(c.name)
-            exprs.append(_text_to_float(col))
+            exprs.append(_text_to_float(col).alias(c.name))
         else:
             msg = (
                 f"{where}: column `{c.name}` has type {dtype}, which is not numeric; "
@@ -202,6 +232,20 @@ def _cast_columns(df: pl.DataFrame, bases: list[ColumnInfo], where: str) -> pl.D
     for name in text_numeric:
         _check_numeric_text(df, name, where)
     return df.with_columns(exprs)
+
+
+def _apply_na_values(df: pl.DataFrame, na_values: list[str]) -> pl.DataFrame:
+    """Text cells equal to a declared placeholder (after trimming spaces) become null."""
+    text = [n for n, t in df.schema.items() if t == pl.String]
+    if not na_values or not text:
+        return df
+    return df.with_columns(
+        pl.when(pl.col(n).str.strip_chars().is_in(na_values))
+        .then(None)
+        .otherwise(pl.col(n))
+        .alias(n)
+        for n in text
+    )
 
 
 def _text_to_float(col: pl.Expr) -> pl.Expr:
@@ -224,14 +268,19 @@ def _check_numeric_text(df: pl.DataFrame, name: str, where: str) -> None:
         rows = flags.arg_true()
         first = int(rows[0])
         value = df[name][first]
-        examples = sorted({str(v) for v in df[name].gather(rows[:_SHOW]).to_list()})
+        examples = sorted({str(v).strip() for v in df[name].gather(rows[:_SHOW]).to_list()})
         msg = (
             f"{where}: column `{name}` must be numeric but has non-numeric text {value!r} at "
-            f"{row_label(first)}; {count} such value(s) ({', '.join(map(repr, examples))}). "
-            f"Fix the file, leave the cell empty and set a missing-value policy, "
-            f"or one-hot encode the column"
+            f"{row_label(first)}; {count} such value(s) ({', '.join(map(repr, examples))})"
         )
-        raise DataError(msg)
+        if not any(ch.isdigit() for v in examples for ch in v):  # placeholders such as ? or n/a
+            hint = (
+                f'declare them missing with "na_values": {json.dumps(examples)} in the dataset '
+                f'spec and set a policy on `{name}` (e.g. "missing": "median")'
+            )
+        else:
+            hint = f"fix the file, one-hot encode `{name}`, or mark it unused"
+        raise DataError(msg, hint=hint)
 
 
 def _check_missing_rows(df: pl.DataFrame, cols: list[ColumnInfo], where: str) -> None:
@@ -244,11 +293,20 @@ def _check_missing_rows(df: pl.DataFrame, cols: list[ColumnInfo], where: str) ->
             shown = ", ".join(str(r + 1) for r in rows)
             msg = (
                 f"{where}: column `{c.name}` has {count} missing value(s) at data row(s) "
-                f"{shown}{' ...' if count > _SHOW else ''} (1-based, header excluded); the "
-                f"missing-value policy is 'error'. Fix the file or set a policy, e.g. "
-                f"add_opt_to({c.name!r}, Missing('median')) or Missing('drop')"
+                f"{shown}{' ...' if count > _SHOW else ''} (1-based, header excluded) and its "
+                f"missing-value policy is 'error'"
             )
-            raise DataError(msg)
+            if c.role == "output":
+                hint = (
+                    f'set "missing": "drop" on `{c.name}` to train on the rows that have a '
+                    f"target (Missing('drop')), or fix the file"
+                )
+            else:
+                hint = (
+                    f'set a policy on `{c.name}`, e.g. "missing": "median" '
+                    f"(Missing('median')), or fix the file"
+                )
+            raise DataError(msg, hint=hint)
 
 
 def _mapped_expr(c: ColumnInfo, where: str, df: pl.DataFrame) -> pl.Expr:
@@ -336,6 +394,48 @@ def _added_expr(c: ColumnInfo) -> pl.Expr:
     return steps.square(pl.col(c.parent)).alias(c.name)
 
 
+def _check_finite(df: pl.DataFrame, cols: list[ColumnInfo], where: str) -> None:
+    """Reject ±inf (written in the file, or overflow of a square) naming column and row."""
+    cols = [c for c in cols if c.name in df.columns and df.schema[c.name] == pl.Float64]
+    if not cols:
+        return
+    flags = df.select([pl.col(c.name).is_infinite().any() for c in cols]).row(0)
+    for c, flag in zip(cols, flags, strict=True):
+        if not flag:
+            continue
+        bad = df[c.name].is_infinite()
+        first, count = int(bad.arg_true()[0]), int(bad.sum())
+        if c.parent is None:
+            what = f"{df[c.name][first]!r}"
+            hint = "fix the value, or map it to a number or to missing (Mapped)"
+        else:
+            what = f"{df[c.name][first]!r} (from `{c.parent}` = {df[c.parent][first]!r})"
+            hint = f"the value of `{c.parent}` is too large for its {c.kind.replace('_', ' ')}"
+        msg = (
+            f"{where}: column `{c.name}` is {what} at {row_label(first)}; {count} infinite "
+            f"value(s): {hint}"
+        )
+        raise DataError(msg)
+
+
+# Beyond this, the squared deviations behind R² and the loss overflow float64.
+_MAX_TARGET = 1e150
+
+
+def _check_target_magnitude(df: pl.DataFrame, outputs: list[ColumnInfo], where: str) -> None:
+    for c in outputs:
+        if c.name not in df.columns or df.schema[c.name] != pl.Float64:
+            continue
+        bad = df[c.name].abs() > _MAX_TARGET
+        if bad.any():
+            first = int(bad.arg_true()[0])
+            msg = (
+                f"{where}: target `{c.name}` is {df[c.name][first]!r} at {row_label(first)}, "
+                f"too large to score (R² and the loss square it); fix the value or drop the row"
+            )
+            raise DataError(msg)
+
+
 def _check_ids(df: pl.DataFrame, name: str, where: str) -> None:
     col = df[name]
     if col.null_count():
@@ -390,7 +490,11 @@ class Pipeline:
         fences would call every value but the quartile an outlier (e.g. every waterfront house).
     scalers_ : dict of str to steps.MinMax or steps.ZScore
     categories_ : dict of str to list of str
-        One-hot categories seen at fit, sorted.
+        One-hot categories, one column each: the declared ``categories``, else the vocabulary
+        passed to :meth:`fit` (the trainer's: the whole file), else those of the fit rows.
+    rare_categories_ : dict of str to list of str
+        Categories seen fewer than ``min_frequency`` times; they share the ``<name>_other``
+        column.
     n_fit_rows_ : int
         Rows passed to :meth:`fit`.
     n_dropped_ : int
@@ -425,6 +529,7 @@ class Pipeline:
         self.unfiltered_: list[str] = []
         self.scalers_: dict[str, steps.MinMax | steps.ZScore] = {}
         self.categories_: dict[str, list[str]] = {}
+        self.rare_categories_: dict[str, list[str]] = {}
         self.n_fit_rows_ = 0
         self.n_dropped_ = 0
         self.input_features_: list[str] = []
@@ -438,7 +543,7 @@ class Pipeline:
         sources = self.spec.features
         out = []
         for info in self.spec.columns():
-            if info.role in ("id", "date"):
+            if info.role in ("id", "date") or info.passthrough:
                 continue
             source = sources[info.source]
             out.append(_Col(info, source.missing, source))
@@ -451,18 +556,30 @@ class Pipeline:
 
     # ---- fit -------------------------------------------------------------------------------
 
-    def fit(self, frame: pl.DataFrame) -> Pipeline:
+    def fit(
+        self, frame: pl.DataFrame, *, vocabulary: dict[str, dict[str, int]] | None = None
+    ) -> Pipeline:
         """Learn fills, fences, scalers and categories from the rows of ``frame``.
 
         Order: missing values (fill values learned on all fit rows; ``drop`` rows removed),
         Tukey fences (learned on those rows, outliers removed), then scalers and categories
-        learned on the remaining rows, as the transform will see them.
+        learned on the remaining rows, as the transform will see them. A column constant on
+        those rows is scaled to 0 (with a note in the ``nnforge`` log), not rejected.
+
+        Parameters
+        ----------
+        frame : polars.DataFrame
+            Derived rows to fit on (one fold's training rows).
+        vocabulary : dict of str to dict of str to int, optional
+            One-hot category counts to take the categories from instead of ``frame``
+            (:func:`one_hot_vocabulary` of the whole file), so that every fold encodes the same
+            columns. Declared ``categories`` take precedence.
 
         Raises
         ------
         DataError
-            Missing columns, missing values under the ``error`` policy, no rows left after
-            filtering, or a constant column under min-max/z-score scaling.
+            Missing columns, missing values under the ``error`` policy, or no rows left after
+            filtering.
         """
         _check_frame(frame)
         self._reset()
@@ -499,7 +616,7 @@ class Pipeline:
             )
             raise DataError(msg)
         self._learn_scalers(kept, cols)
-        self._learn_categories(kept, cols)
+        self._learn_categories(kept, cols, vocabulary)
         self._name_features(cols)
         return self
 
@@ -568,29 +685,40 @@ class Pipeline:
         for i, c in enumerate(scaled):
             a, b = float(stats[2 * i]), float(stats[2 * i + 1])
             if c.info.spec.scale == "minmax":
-                if not b > a:
-                    msg = (
-                        f"column `{c.name}` is constant ({a!r}) on the {kept.height} training "
-                        f"rows, so min-max scaling would divide by zero; remove the feature "
-                        f"(or its Normalized option), or check the outlier filter"
-                    )
-                    raise DataError(msg)
                 self.scalers_[c.name] = steps.MinMax(lo=a, hi=b)
+                constant = not b > a
             else:
-                if not b > 0:
-                    msg = (
-                        f"column `{c.name}` is constant ({a!r}) on the {kept.height} training "
-                        f"rows, so z-score scaling would divide by zero; remove the feature "
-                        f"(or its Standardized option)"
-                    )
-                    raise DataError(msg)
                 self.scalers_[c.name] = steps.ZScore(mean=a, std=b)
+                constant = not b > 0
+            if constant:
+                logger.info(
+                    "column `%s` is constant (%r) on the %d training rows of this fit: "
+                    "it is scaled to 0 there and carries no information for this model",
+                    c.name,
+                    a,
+                    kept.height,
+                )
 
-    def _learn_categories(self, kept: pl.DataFrame, cols: list[_Col]) -> None:
+    def _learn_categories(
+        self,
+        kept: pl.DataFrame,
+        cols: list[_Col],
+        vocabulary: dict[str, dict[str, int]] | None,
+    ) -> None:
         for c in cols:
-            if c.info.spec.one_hot is not None:
-                cats = kept[c.name].drop_nulls().unique().sort().to_list()
-                self.categories_[c.name] = [str(v) for v in cats]
+            one_hot = c.info.spec.one_hot
+            if one_hot is None:
+                continue
+            if one_hot.categories is not None:
+                self.categories_[c.name] = list(one_hot.categories)
+                continue
+            counts = vocabulary.get(c.name) if vocabulary else None
+            if counts is None:
+                counts = _category_counts(kept[c.name])
+            common, rare = _split_by_frequency(counts, one_hot.min_frequency)
+            self.categories_[c.name] = common
+            if rare:
+                self.rare_categories_[c.name] = rare
 
     def _name_features(self, cols: list[_Col]) -> None:
         inputs, groups = [], {}
@@ -612,6 +740,8 @@ class Pipeline:
         spec = c.info.spec
         if spec.one_hot is not None:
             names = [f"{c.name}_{cat}" for cat in self.categories_[c.name]]
+            if self.rare_categories_.get(c.name):
+                names.append(self._other_name(c.name))
             if spec.one_hot.unknown == "column":
                 names.append(f"{c.name}_unknown")
             return names
@@ -678,8 +808,16 @@ class Pipeline:
                 (col == cat).fill_null(False).cast(pl.Float64).alias(f"{c.name}_{cat}")
                 for cat in self.categories_[c.name]
             ]
+            rare = self.rare_categories_.get(c.name, [])
+            if rare:
+                exprs.append(
+                    col.is_in(rare)
+                    .fill_null(False)
+                    .cast(pl.Float64)
+                    .alias(self._other_name(c.name))
+                )
             if spec.one_hot.unknown == "column":
-                known = col.is_in(self.categories_[c.name])
+                known = col.is_in(self.categories_[c.name] + rare)
                 exprs.append((~known).fill_null(False).cast(pl.Float64).alias(f"{c.name}_unknown"))
             return exprs
         if spec.cyclical is not None:
@@ -697,7 +835,8 @@ class Pipeline:
             one_hot = c.info.spec.one_hot
             if one_hot is None or one_hot.unknown != "error":
                 continue
-            unseen = frame[c.name].is_not_null() & ~frame[c.name].is_in(self.categories_[c.name])
+            known = self.categories_[c.name] + self.rare_categories_.get(c.name, [])
+            unseen = frame[c.name].is_not_null() & ~frame[c.name].is_in(known)
             if unseen.any():
                 first = int(unseen.arg_true()[0])
                 values = frame[c.name].filter(unseen).unique().sort().to_list()[:_SHOW]
@@ -772,15 +911,35 @@ class Pipeline:
         ids = frame[self.id_column].to_numpy() if self.id_column in frame.columns else None
         if ids is None:
             ids = np.arange(1, frame.height + 1)
-        x = np.ascontiguousarray(frame.select(self.input_features_).to_numpy(), dtype=np_dtype)
-        if not np.isfinite(x).all():
-            bad = int(np.argwhere(~np.isfinite(x))[0][1])
-            msg = f"input column `{self.input_features_[bad]}` has missing or infinite values"
-            raise DataError(msg)
+        x = self._array(frame, self.input_features_, ids, np_dtype, "input")
         y = None
         if self.output_features_ and all(n in frame.columns for n in self.output_features_):
-            y = np.ascontiguousarray(frame.select(self.output_features_).to_numpy(), dtype=np_dtype)
+            y = self._array(frame, self.output_features_, ids, np_dtype, "output")
         return ids, x, y
+
+    def _array(
+        self, frame: pl.DataFrame, names: list[str], ids: np.ndarray, dtype: Any, role: str
+    ) -> np.ndarray:
+        """``frame[names]`` as a C-contiguous ``dtype`` array; a missing, infinite or too large
+        value (beyond float32) is an error naming the column, the id and the value."""
+        raw = frame.select(names).to_numpy()
+        with np.errstate(over="ignore", invalid="ignore"):
+            arr = np.ascontiguousarray(raw, dtype=dtype)
+        if np.isfinite(arr).all():
+            return arr
+        row, col = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
+        value = raw[row, col]
+        value = value.item() if isinstance(value, np.generic) else value
+        where = f"{role} column `{names[col]}` has"
+        at = f"at id {ids[row].item() if isinstance(ids[row], np.generic) else ids[row]!r}"
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            msg = f"{where} a missing value {at}"
+        elif np.isfinite(np.float64(value)):
+            name = np.dtype(dtype).name
+            msg = f"{where} {value!r} {at}, too large for {name}; scale the column"
+        else:
+            msg = f"{where} {value!r} {at}"
+        raise DataError(msg)
 
     def inverse_transform_outputs(self, y: Any) -> np.ndarray:
         """Map model outputs back to original units (e.g. log10 + min-max price -> dollars).
@@ -853,7 +1012,8 @@ class Pipeline:
                 drop.update(encoded)
                 continue
             if spec.one_hot is not None:
-                cat_cols = [n for n in encoded if n != f"{c.name}_unknown"]
+                extra = {f"{c.name}_unknown", self._other_name(c.name)}
+                cat_cols = [n for n in encoded if n not in extra]
                 if not all(n in frame.columns for n in cat_cols):
                     continue
                 chain: Any = None
@@ -908,6 +1068,7 @@ class Pipeline:
                 "unfiltered": self.unfiltered_,
                 "scalers": {k: v.to_dict() for k, v in self.scalers_.items()},
                 "categories": self.categories_,
+                "rare_categories": self.rare_categories_,
                 "n_fit_rows": self.n_fit_rows_,
                 "n_dropped": self.n_dropped_,
                 "input_features": self.input_features_,
@@ -939,13 +1100,17 @@ class Pipeline:
             pipe.fill_values_ = dict(st["fill_values"])
             pipe.fences_ = {k: steps.Fences(**v) for k, v in st["fences"].items()}
             pipe.unfiltered_ = list(st["unfiltered"])
-            pipe.scalers_ = {k: steps.scaler_from_dict(v) for k, v in st["scalers"].items()}
+            pipe.scalers_ = {k: _scaler_from_dict(k, v) for k, v in st["scalers"].items()}
             pipe.categories_ = {k: list(v) for k, v in st["categories"].items()}
+            rare = st.get("rare_categories", {})  # absent from pipelines of earlier versions
+            pipe.rare_categories_ = {k: list(v) for k, v in rare.items()}
             pipe.n_fit_rows_ = int(st["n_fit_rows"])
             pipe.n_dropped_ = int(st["n_dropped"])
             pipe.input_features_ = list(st["input_features"])
             pipe.output_features_ = list(st["output_features"])
             pipe.feature_groups_ = dict(st["feature_groups"])
+        except SpecError:
+            raise
         except (KeyError, TypeError, ValueError) as exc:
             msg = f"invalid pipeline state: {exc!r}"
             raise SpecError(msg) from None
@@ -967,6 +1132,13 @@ class Pipeline:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     # ---- helpers ---------------------------------------------------------------------------
+
+    def _other_name(self, name: str) -> str:
+        """The column shared by the rare categories of ``name`` (clear of category columns)."""
+        other = f"{name}_other"
+        while other.removeprefix(f"{name}_") in self.categories_.get(name, []):
+            other += "_"
+        return other
 
     def _check_fitted(self) -> None:
         check_is_fitted(self, "fill_values_")
@@ -999,6 +1171,40 @@ class Pipeline:
             else "not fitted"
         )
         return f"Pipeline(spec={self.spec.name!r}, {state})"
+
+
+def one_hot_vocabulary(spec: DatasetSpec, frame: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """The category names of every one-hot column of a derived frame, with their counts.
+
+    The trainer takes them from the whole file before splitting folds, so every fold encodes
+    the same columns; names carry no target information. Pass the result to
+    :meth:`Pipeline.fit`, which applies ``min_frequency`` to it.
+    """
+    return {
+        c.name: _category_counts(frame[c.name])
+        for c in spec.columns()
+        if c.spec.one_hot is not None and c.name in frame.columns
+    }
+
+
+def _category_counts(column: pl.Series) -> dict[str, int]:
+    counts = column.drop_nulls().cast(pl.String).value_counts()
+    return dict(zip(counts[:, 0].to_list(), counts[:, 1].to_list(), strict=True))
+
+
+def _split_by_frequency(counts: dict[str, int], min_frequency: int) -> tuple[list, list]:
+    """Sorted categories seen at least ``min_frequency`` times, and the rarer ones."""
+    common = sorted(k for k, n in counts.items() if n >= min_frequency)
+    rare = sorted(k for k, n in counts.items() if n < min_frequency)
+    return common, rare
+
+
+def _scaler_from_dict(name: str, data: Any) -> steps.MinMax | steps.ZScore:
+    try:
+        return steps.scaler_from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        msg = f"the scaler of column `{name}` is invalid: {exc}"
+        raise SpecError(msg) from None
 
 
 def _check_frame(frame: Any) -> None:

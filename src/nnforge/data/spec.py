@@ -30,6 +30,7 @@ serialised (:meth:`DatasetSpec.to_json`) or loaded, and every error names its JS
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -193,9 +194,29 @@ class OneHotSpec(_Strict):
 
     ``unknown="error"`` rejects them, ``"zeros"`` encodes them as an all-zero row and ``"column"``
     adds a ``<name>_unknown`` indicator column (always 0 on the rows the pipeline was fitted on).
+
+    The vocabulary is fixed before the folds are split, so every fold gets the same columns even
+    when a category occurs in one row only: ``categories`` when declared, else every category
+    name of the whole file (names only: no target information leaks). Rare categories, seen
+    fewer than ``min_frequency`` times in the file, share one ``<name>_other`` column.
     """
 
     unknown: Literal["error", "zeros", "column"] = "error"
+    categories: list[str] | None = Field(
+        default=None,
+        description=(
+            "the vocabulary, in column order; default: the category names of the whole data "
+            "file (names only, no target information), so every fold has the same columns"
+        ),
+    )
+    min_frequency: int = Field(
+        default=1,
+        ge=1,
+        description=(
+            "categories seen fewer times in the whole file share one `<name>_other` column "
+            "(only when `categories` is not given)"
+        ),
+    )
 
 
 class CyclicalSpec(_Strict):
@@ -291,6 +312,12 @@ class ColumnInfo:
     parent: str | None
     path: str
 
+    @property
+    def passthrough(self) -> bool:
+        """An unused column with no added features: carried along as read, never parsed,
+        checked for missing values or transformed (the model never sees it)."""
+        return self.kind == "base" and self.role == "unused" and not self.spec.added_features()
+
 
 class DatasetSpec(_Strict):
     """The dataset: its features (keyed by column name, in file order) and the id column.
@@ -303,12 +330,29 @@ class DatasetSpec(_Strict):
         Name of the row-number id column that ``derive`` attaches when no feature has
         ``is_id`` (the seed's ``AttachIds::new("id")``). Row ids are the 1-based data-row numbers
         of the input, so they also locate a row in the file.
+    separator : str, optional
+        CSV field separator, one character (default: ``,``, tab for ``.tsv``).
+    encoding : str, optional
+        Text encoding of a CSV file, any Python codec name (default: UTF-8).
+    na_values : list of str, default=[]
+        Cell texts that mean "missing" (exact match after trimming spaces), like pandas'
+        ``na_values``; they become null before any type check or missing-value policy.
     features : dict of str to FeatureSpec
         The columns used, in order. Columns of the file not listed here are ignored.
     """
 
     name: str = "dataset"
     id_column: str = "id"
+    separator: str | None = Field(
+        default=None, description="CSV field separator (default: `,`, tab for .tsv)"
+    )
+    encoding: str | None = Field(
+        default=None, description="text encoding of a CSV file, e.g. latin-1 (default: UTF-8)"
+    )
+    na_values: list[str] = Field(
+        default_factory=list,
+        description="cell texts read as missing values (like pandas' na_values), e.g. ['?', 'NA']",
+    )
     features: dict[str, FeatureSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -440,6 +484,10 @@ class DatasetSpec(_Strict):
         return self
 
     # ---- queries ---------------------------------------------------------------------------
+
+    def read_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`~nnforge.data.read_table` for this dataset's files."""
+        return {"separator": self.separator, "encoding": self.encoding, "na_values": self.na_values}
 
     def find(self, name: str) -> FeatureSpec | None:
         """The feature (top-level or added) called ``name``, or None."""
@@ -651,10 +699,18 @@ class Mapped(Option):
 
 
 class OneHot(Option):
-    """One-hot encode the column; ``unknown`` is the policy for unseen categories."""
+    """One-hot encode the column; ``unknown`` is the policy for unseen categories, and
+    ``categories``/``min_frequency`` fix the vocabulary (see :class:`OneHotSpec`)."""
 
-    def __init__(self, unknown: Literal["error", "zeros", "column"] = "error") -> None:
-        self._spec = OneHotSpec(unknown=unknown)
+    def __init__(
+        self,
+        unknown: Literal["error", "zeros", "column"] = "error",
+        *,
+        categories: Sequence[str] | None = None,
+        min_frequency: int = 1,
+    ) -> None:
+        cats = None if categories is None else [str(c) for c in categories]
+        self._spec = OneHotSpec(unknown=unknown, categories=cats, min_frequency=min_frequency)
 
     def apply(self, feature: FeatureSpec, value: bool) -> None:
         feature.one_hot = self._spec.model_copy() if value else None
@@ -823,8 +879,19 @@ def _describe(node: FeatureSpec) -> str:
     return ", ".join(parts)
 
 
+def _read_option_problems(spec: DatasetSpec) -> Iterable[tuple[str, str]]:
+    if spec.separator is not None and (len(spec.separator) != 1 or spec.separator in '\r\n"'):
+        yield "separator", f"must be one character (not a quote). Received: {spec.separator!r}"
+    if spec.encoding is not None:
+        try:
+            codecs.lookup(spec.encoding)
+        except LookupError:
+            yield "encoding", f"unknown text encoding. Received: {spec.encoding!r}"
+
+
 def _semantic_problems(spec: DatasetSpec) -> Iterable[tuple[str, str]]:
     """Cross-field checks, each yielding ``(json_path, message)``."""
+    yield from _read_option_problems(spec)
     names: dict[str, str] = {}
     top = set(spec.features)
     ids = [k for k, f in spec.features.items() if f.is_id]
@@ -898,9 +965,18 @@ def _node_problems(
                     "not allowed on an output (an added feature of the target would leak it "
                     "into the inputs)",
                 )
-        if node.missing != "error":
-            yield f"{path}.missing", "outputs must use the `error` policy (no imputed targets)"
+        if node.missing not in ("error", "drop"):
+            yield (
+                f"{path}.missing",
+                "outputs take `error` or `drop` (rows without a target are left out of training"
+                " and scoring; targets are never imputed)",
+            )
     if node.one_hot is not None:
+        cats = node.one_hot.categories
+        if cats is not None and (not cats or len(set(cats)) != len(cats)):
+            yield f"{path}.one_hot.categories", f"must be distinct and non-empty. Received: {cats}"
+        if cats is not None and node.one_hot.min_frequency > 1:
+            yield f"{path}.one_hot.min_frequency", "only applies without declared `categories`"
         for field in ("log10", "filter_outliers", "scale", "squared", "cyclical"):
             if getattr(node, field) not in (None, False):
                 yield f"{path}.{field}", "cannot be combined with one_hot"

@@ -91,9 +91,15 @@ class Fences:
         return asdict(self)
 
 
+def _handle_zero_scale(scale: float) -> float:
+    """A zero range scales by 1 (scikit-learn's ``_handle_zeros_in_scale``): a column constant on
+    the fit rows maps to 0 there instead of dividing by zero."""
+    return scale if scale != 0.0 else 1.0
+
+
 @dataclass(frozen=True)
 class MinMax:
-    """``(x - lo) / (hi - lo)``, mapping the fit rows onto [0, 1]."""
+    """``(x - lo) / (hi - lo)``, mapping the fit rows onto [0, 1] (onto 0 when ``hi == lo``)."""
 
     lo: float
     hi: float
@@ -101,7 +107,7 @@ class MinMax:
 
     @property
     def scale(self) -> float:
-        return self.hi - self.lo
+        return _handle_zero_scale(self.hi - self.lo)
 
     @property
     def offset(self) -> float:
@@ -119,7 +125,8 @@ class MinMax:
 
 @dataclass(frozen=True)
 class ZScore:
-    """``(x - mean) / std`` with the population standard deviation of the fit rows."""
+    """``(x - mean) / std`` with the population standard deviation of the fit rows (std 0:
+    scaled by 1, so a constant column maps to 0)."""
 
     mean: float
     std: float
@@ -127,31 +134,51 @@ class ZScore:
 
     @property
     def scale(self) -> float:
-        return self.std
+        return _handle_zero_scale(self.std)
 
     @property
     def offset(self) -> float:
         return self.mean
 
     def expr(self, x: pl.Expr) -> pl.Expr:
-        return (x - self.mean) / self.std
+        return (x - self.mean) / self.scale
 
     def inverse_expr(self, x: pl.Expr) -> pl.Expr:
-        return x * self.std + self.mean
+        return x * self.scale + self.mean
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def scaler_from_dict(data: dict[str, Any]) -> MinMax | ZScore:
-    """Rebuild a scaler from its ``to_dict``."""
+    """Rebuild a scaler from its ``to_dict``, rejecting values no fit can produce.
+
+    A hand-edited file with a reversed range, a negative or non-finite scale would otherwise
+    give infinite or silently wrong predictions.
+    """
     kind = data.get("kind")
     if kind == "minmax":
-        return MinMax(lo=float(data["lo"]), hi=float(data["hi"]))
+        lo, hi = _finite(data, "lo"), _finite(data, "hi")
+        if not hi >= lo or not math.isfinite(hi - lo):
+            msg = f"a min-max scaler needs lo <= hi (finite range). Received: lo={lo}, hi={hi}"
+            raise ValueError(msg)
+        return MinMax(lo=lo, hi=hi)
     if kind == "zscore":
-        return ZScore(mean=float(data["mean"]), std=float(data["std"]))
+        mean, std = _finite(data, "mean"), _finite(data, "std")
+        if std < 0:
+            msg = f"a z-score scaler needs std >= 0. Received: std={std}"
+            raise ValueError(msg)
+        return ZScore(mean=mean, std=std)
     msg = f"unknown scaler kind. Received: kind={kind!r}"
     raise ValueError(msg)
+
+
+def _finite(data: dict[str, Any], key: str) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        msg = f"`{key}` must be a finite number. Received: {key}={value!r}"
+        raise ValueError(msg)
+    return float(value)
 
 
 @dataclass(frozen=True)

@@ -497,6 +497,8 @@ class Network:
         except json.JSONDecodeError as exc:
             msg = f"invalid network description for {str(base)!r}: {exc}"
             raise ValueError(msg) from None
+        if st_path.exists():  # before allocating: a hand-edited size must not exhaust memory
+            _check_config_against_file(config, st_path)
         net = cls.from_config(config)
         net.load_weights(base)
         return net
@@ -628,6 +630,41 @@ def _architecture(config: dict[str, Any]) -> dict[str, Any]:
 def _tensor_order(name: str) -> tuple[int, str]:
     parts = name.split(".")
     return (int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1, name)
+
+
+def _check_config_against_file(config: Any, file: Path) -> None:
+    """Raise ``ValueError`` when the architecture does not describe the tensors in ``file``.
+
+    Reads only the safetensors header (shapes), so an absurd ``units`` or ``n_inputs`` in a
+    hand-edited JSON is reported instead of allocated.
+    """
+    try:
+        with safe_open(file, framework="numpy") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises its own error type on corrupt files
+        msg = f"cannot read parameters from {str(file)!r}: {exc}"
+        raise ValueError(msg) from None
+    try:
+        width = check_scalar(config["n_inputs"], "n_inputs", integer=True, min_val=1)
+        replicas = check_scalar(config.get("replicas", 1), "replicas", integer=True, min_val=1)
+        layers = list(config["layers"])
+        for i, layer in enumerate(layers):
+            units = check_scalar(layer["units"], f"layers[{i}].units", integer=True, min_val=1)
+            want = {
+                f"layers.{i}.kernel": (replicas, width, units),
+                f"layers.{i}.bias": (replicas, 1, units),
+            }
+            for name, shape in want.items():
+                if shapes.get(name, shape) != shape:
+                    msg = (
+                        f"the architecture gives {name} the shape {shape} (replicas, in, out), "
+                        f"but {str(file)!r} holds {shapes[name]}"
+                    )
+                    raise ValueError(msg)
+            width = units
+    except (KeyError, TypeError) as exc:
+        msg = f"invalid network description for {str(file)!r}: missing or bad {exc}"
+        raise ValueError(msg) from None
 
 
 def _base_path(path: str | os.PathLike[str]) -> Path:

@@ -13,7 +13,9 @@ from typing import Any
 
 import polars as pl
 
-__all__ = ["HISTORY_COLUMNS", "EpochMetrics", "Evaluation", "FoldResult"]
+from nnforge.exceptions import DivergenceError
+
+__all__ = ["HISTORY_COLUMNS", "EpochMetrics", "Evaluation", "FoldResult", "check_finite_summary"]
 
 HISTORY_COLUMNS = ("fold", "epoch", "train_loss", "val_loss", "val_loss_std", "r2", "mae", "lr")
 
@@ -108,3 +110,22 @@ class Evaluation:
             for row in history.iter_rows(named=True):
                 epochs.append(EpochMetrics(**{k: v for k, v in row.items() if k in names}))
         return cls(folds=folds, history=epochs, summary=dict(data.get("summary", {})))
+
+
+_SCORES = ("oof_r2", "oof_mae", "mean_fold_r2", "std_fold_r2", "best_fold_r2")
+
+
+def check_finite_summary(summary: dict[str, Any]) -> None:
+    """Raise :class:`DivergenceError` when a score of a run that trained is not finite.
+
+    A score of ``nan`` or ``inf`` is never a result: exit codes and reports must not present it
+    as one. (Scores of folds that diverged are left out of the summary beforehand.)
+    """
+    bad = {k: v for k in _SCORES if isinstance(v := summary.get(k), float) and not math.isfinite(v)}
+    if bad:
+        shown = ", ".join(f"{k}={v}" for k, v in bad.items())
+        msg = (
+            f"the run's scores are not finite ({shown}): some predictions or targets overflow; "
+            f"check the target's largest values and the scaling of the output"
+        )
+        raise DivergenceError(msg)

@@ -13,8 +13,6 @@ place at the end, so a crash never leaves a half-written run behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,27 +23,29 @@ from threadpoolctl import threadpool_limits
 
 from nnforge._io import atomic_write_text, write_frame
 from nnforge.data import Pipeline, derive, read_table
-from nnforge.exceptions import NNForgeError, SpecError
+from nnforge.exceptions import DataError
 from nnforge.model import Model
 from nnforge.nn import Network
 from nnforge.training.evaluation import Evaluation
+from nnforge.training.rundir import (
+    RunDirDamagedError,
+    check_replaceable,
+    load_run_files,
+    publish,
+    staging_dir,
+)
 
-__all__ = ["Run", "save_run", "staging_dir"]
-
-
-def staging_dir(out_dir: Path) -> Path:
-    """A fresh hidden folder beside ``out_dir`` where the run is assembled."""
-    staging = out_dir.parent / f".{out_dir.name}.partial-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
-    return staging
+__all__ = ["Run", "save_run"]
 
 
 def save_run(result: Run, out_dir: Path, *, staging: Path | None = None) -> Path:
-    """Write ``result`` to ``out_dir`` (replacing an existing run there) and return the path."""
+    """Write ``result`` to ``out_dir`` (replacing an existing run there) and return the path.
+
+    ``out_dir`` must be replaceable (see :mod:`nnforge.training.rundir`); the caller holds its
+    lock (``Trainer.fit`` does).
+    """
     out_dir = Path(out_dir)
-    staging = staging or staging_dir(out_dir)
+    staging = staging or staging_dir(check_replaceable(out_dir))
     atomic_write_text(staging / "spec.json", result.model.to_json() + "\n")
     atomic_write_text(
         staging / "evaluation.json", json.dumps(result.evaluation.to_dict(), indent=2) + "\n"
@@ -58,14 +58,8 @@ def save_run(result: Run, out_dir: Path, *, staging: Path | None = None) -> Path
         network.save(staging / "models" / f"fold_{i}")
     if result.best_fold is not None:
         result.networks[result.best_fold].save(staging / "models" / "best")
+    publish(staging, out_dir)
     result.path = out_dir
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{os.getpid()}"
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
     return out_dir
 
 
@@ -87,36 +81,20 @@ class Run:
 
     @classmethod
     def load(cls, path: str | Path) -> Run:
-        """Load a run directory written by :func:`save_run`."""
+        """Load a run directory written by :func:`save_run`.
+
+        Every fold's files must be present, readable and consistent with ``spec.json``; else a
+        :class:`~nnforge.training.rundir.RunDirDamagedError` names the first bad file.
+        """
         path = Path(path)
-        if not (path / "spec.json").is_file():
-            msg = f"not a run directory (no spec.json): {path}"
-            raise NNForgeError(msg)
-        try:
-            model = Model.from_json_file(path / "spec.json")
-        except SpecError as exc:
-            msg = (
-                f"cannot load the run in {path}: its spec.json does not validate (written by an "
-                f"older nnforge version?): {exc}"
-            )
-            raise NNForgeError(msg) from None
-        pipelines, networks = [], []
-        i = 0
-        while (path / "pipelines" / f"fold_{i}.json").is_file():
-            text = (path / "pipelines" / f"fold_{i}.json").read_text(encoding="utf-8")
-            pipelines.append(Pipeline.from_json(text))
-            networks.append(Network.load(path / "models" / f"fold_{i}"))
-            i += 1
-        if not pipelines:
-            msg = f"run directory has no fitted folds: {path}"
-            raise NNForgeError(msg)
+        model, evaluation_data, pipelines, networks = load_run_files(path)
+        history = path / "history.csv"
         evaluation = Evaluation.from_dict(
-            json.loads((path / "evaluation.json").read_text(encoding="utf-8")),
-            pl.read_csv(path / "history.csv") if (path / "history.csv").is_file() else None,
+            evaluation_data, pl.read_csv(history) if history.is_file() else None
         )
         if not (path / "predictions.parquet").is_file():
-            msg = f"incomplete run directory (no predictions.parquet): {path}"
-            raise NNForgeError(msg)
+            msg = f"{path / 'predictions.parquet'}: missing"
+            raise RunDirDamagedError(msg)
         predictions = pl.read_parquet(path / "predictions.parquet")
         return cls(path, model, pipelines, networks, evaluation, predictions)
 
@@ -137,8 +115,13 @@ class Run:
         (``<target>_pred``) and spread across folds (``<target>_pred_std``); averaging
         predictions is sound where averaging weights is not. With ``fold=i`` only that model.
         """
-        source = data if isinstance(data, pl.DataFrame) else read_table(data)
-        frame = derive(self.model.dataset, source, cache=False)
+        dataset = self.model.dataset
+        source = (
+            data if isinstance(data, pl.DataFrame) else read_table(data, **dataset.read_options())
+        )
+        # The target column is not needed to predict: present, blank or absent, it is left out.
+        known = source.drop([n for n in dataset.out_features_names() if n in source.columns])
+        frame = derive(dataset, known, cache=False)
         folds = range(len(self.networks)) if fold is None else [self._check_fold(fold)]
         preds = []
         for i in folds:
@@ -146,7 +129,9 @@ class Run:
             _, x, _ = pipeline.to_arrays(pipeline.transform(frame), dtype=self.model.dtype)
             with threadpool_limits(1):  # small matrices: more BLAS threads only slow them down
                 out = self.networks[i].predict(x[None])[0]
-            preds.append(pipeline.invert_predictions(out))
+            with np.errstate(over="ignore", invalid="ignore"):
+                preds.append(pipeline.invert_predictions(out))
+            _check_finite_predictions(preds[-1], i, frame[pipeline.id_column].to_numpy())
         stacked = np.stack(preds)  # (folds, n, outputs)
         mean, std = stacked.mean(axis=0), stacked.std(axis=0)
         columns: dict[str, Any] = {}
@@ -161,3 +146,16 @@ class Run:
             msg = f"`fold` must be in [0, {len(self.networks) - 1}]. Received: fold={fold}"
             raise ValueError(msg)
         return fold
+
+
+def _check_finite_predictions(pred: np.ndarray, fold: int, ids: np.ndarray) -> None:
+    """A prediction of ``inf``/``nan`` is never an answer: name the fold and the rows."""
+    bad = ~np.isfinite(pred).all(axis=-1)
+    if bad.any():
+        shown = ", ".join(str(v) for v in ids[bad][:5]) + (" ..." if bad.sum() > 5 else "")
+        msg = (
+            f"fold {fold}'s model predicts non-finite values for {int(bad.sum())} row(s) (ids "
+            f"{shown}): its files (pipelines/fold_{fold}.json, models/fold_{fold}.*) look "
+            f"damaged, or these rows lie far outside the training data"
+        )
+        raise DataError(msg)

@@ -14,16 +14,16 @@ core beats BLAS threads, and replicas beat separate networks (see ``benchmarks/`
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import queue as queue_module
 import shutil
-import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,17 +32,27 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from nnforge.data import Pipeline, derive, read_table
+from nnforge.data import Pipeline, derive, drop_missing_targets, read_table
+from nnforge.data.pipeline import one_hot_vocabulary
 from nnforge.exceptions import DivergenceError, SpecError
 from nnforge.metrics import mean_absolute_error, r2_score
 from nnforge.model import KFolds, Model, Split, TrainerSpec
 from nnforge.nn import Network
 from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
-from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
+from nnforge.training.evaluation import (
+    EpochMetrics,
+    Evaluation,
+    FoldResult,
+    check_finite_summary,
+)
 from nnforge.training.loop import GroupOutcome, ReplicaData, train_replicas
-from nnforge.training.run import Run, save_run, staging_dir
+from nnforge.training.processes import die_with_parent, graceful_stop
+from nnforge.training.run import Run, save_run
+from nnforge.training.rundir import claim_run_dir, staging_dir
 
 __all__ = ["FoldData", "Trainer", "split_rows", "train"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -128,7 +138,12 @@ class Trainer:
     # -- preprocessing -----------------------------------------------------------------------
 
     def _prepare_fold(
-        self, fold: int, frame: pl.DataFrame, valid_rows: np.ndarray, rng: np.random.Generator
+        self,
+        fold: int,
+        frame: pl.DataFrame,
+        valid_rows: np.ndarray,
+        rng: np.random.Generator,
+        vocabulary: dict[str, dict[str, int]] | None = None,
     ) -> FoldData:
         model, dtype = self.model, self.model.dtype
         is_valid = np.zeros(frame.height, dtype=bool)
@@ -140,7 +155,7 @@ class Trainer:
             n_monitor = max(1, round(len(train_rows) * model.early_stopping.validation_fraction))
             monitor_rows, train_rows = np.sort(shuffled[:n_monitor]), np.sort(shuffled[n_monitor:])
         train_frame = frame[train_rows]
-        pipeline = Pipeline(model.dataset).fit(train_frame)
+        pipeline = Pipeline(model.dataset).fit(train_frame, vocabulary=vocabulary)
         train = pipeline.transform(train_frame, training=True)
         _, x_train, y_train = pipeline.to_arrays(train, dtype=dtype)
         valid_ids, x_valid, y_valid = pipeline.to_arrays(
@@ -203,12 +218,28 @@ class Trainer:
 
         The run directory appears only once complete: nothing is left behind when training
         fails, and a run whose folds all diverged raises :class:`DivergenceError` instead.
+        ``out_dir`` is checked and locked before any work (see :mod:`nnforge.training.rundir`).
         """
+        if out_dir is None:
+            return self._fit(data, None)
+        with claim_run_dir(out_dir) as path:
+            return self._fit(data, path)
+
+    def _fit(self, data: pl.DataFrame | str | Path, out_dir: Path | None) -> Run:
         start = time.perf_counter()
         model = self.model
-        source = data if isinstance(data, pl.DataFrame) else read_table(data)
+        source = (
+            data
+            if isinstance(data, pl.DataFrame)
+            else read_table(data, **model.dataset.read_options())
+        )
         # From a path, derive() reuses its on-disk cache (key: spec + file content).
         frame = derive(model.dataset, data, cache=self.cache)
+        # One-hot columns from the whole file's category names: the same in every fold.
+        vocabulary = one_hot_vocabulary(model.dataset, frame)
+        frame, no_target = drop_missing_targets(model.dataset, frame)
+        if no_target:
+            _note_missing_targets(model, no_target)
         seeds = np.random.SeedSequence(model.seed).spawn(4)
         split_rng = np.random.default_rng(seeds[0])
         valid_sets = split_rows(model.trainer, frame.height, split_rng)
@@ -216,7 +247,8 @@ class Trainer:
         net_seeds, shuffle_seeds = _seed_ints(seeds[1], k), _seed_ints(seeds[2], k)
         fold_rngs = [np.random.default_rng(s) for s in seeds[3].spawn(k)]
         folds = [
-            self._prepare_fold(i, frame, rows, fold_rngs[i]) for i, rows in enumerate(valid_sets)
+            self._prepare_fold(i, frame, rows, fold_rngs[i], vocabulary)
+            for i, rows in enumerate(valid_sets)
         ]
         names = [tuple(f.pipeline.input_features_) for f in folds]
         if len(set(names)) != 1:
@@ -238,7 +270,7 @@ class Trainer:
         callbacks = list(self.callbacks)
         if self.progress:
             callbacks.append(ProgressBar())
-        staging = None if out_dir is None else staging_dir(Path(out_dir))
+        staging = None if out_dir is None else staging_dir(out_dir)
         try:
             if staging is not None:
                 callbacks.append(EpochLogger(staging / "log.txt"))
@@ -256,11 +288,13 @@ class Trainer:
             evaluation = result.evaluation
             evaluation.summary["wall_seconds"] = round(time.perf_counter() - start, 3)
             evaluation.summary["workers"] = workers
+            evaluation.summary["n_no_target"] = len(no_target)
             cb.on_train_end(evaluation)
             if all(f.stopped == "diverged" for f in evaluation.folds):
                 raise DivergenceError("; ".join(f.message or "" for f in evaluation.folds))
+            check_finite_summary(evaluation.summary)
             if staging is not None:
-                save_run(result, Path(out_dir), staging=staging)
+                save_run(result, out_dir, staging=staging)
         finally:
             if staging is not None and staging.exists():  # only when something failed
                 shutil.rmtree(staging, ignore_errors=True)
@@ -274,7 +308,7 @@ class Trainer:
     def _run_groups(self, groups: list[ReplicaData], report, cb: Callback) -> list[GroupOutcome]:
         if len(groups) == 1:
             stop = threading.Event()
-            with _stop_on_interrupt(stop), threadpool_limits(1):
+            with graceful_stop(stop), threadpool_limits(1):
                 outcome = train_replicas(
                     self.model, groups[0], report=report, should_stop=stop.is_set
                 )
@@ -342,6 +376,19 @@ class Trainer:
         return Run(None, model, pipelines, fold_networks, evaluation, predictions)
 
 
+def _note_missing_targets(model: Model, ids: list) -> None:
+    """Say how many rows were left out for a missing target, and which (``logging``)."""
+    target = ", ".join(f"`{n}`" for n in model.dataset.out_features_names())
+    shown = ", ".join(map(str, ids[:10])) + (" ..." if len(ids) > 10 else "")
+    logger.info(
+        "left out %d row(s) whose target %s is missing (%s %s): they neither train nor are scored",
+        len(ids),
+        target,
+        model.dataset.id_name,
+        shown,
+    )
+
+
 def _join_predictions(source: pl.DataFrame, oof: pl.DataFrame, id_col: str) -> pl.DataFrame:
     """The original rows (as read) with their out-of-fold predictions, in file order.
 
@@ -375,28 +422,9 @@ def train(
 # -- interruption and worker processes ---------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _stop_on_interrupt(stop: Any) -> Iterator[None]:
-    """First Ctrl-C sets ``stop`` (training ends after the current epoch, results are kept);
-    a second one interrupts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-        signal.signal(signal.SIGINT, previous)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _worker_main(model_json: str, data: ReplicaData, messages, stop) -> None:
+def _worker_main(model_json: str, data: ReplicaData, messages, stop, parent: int) -> None:
     """Train one group in a child process, streaming metrics to the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    die_with_parent(parent)  # never outlive the parent; it alone decides when to stop
     try:
         model = Model.from_json(model_json)
         with threadpool_limits(1):
@@ -421,39 +449,57 @@ def _run_in_workers(
     ctx = mp.get_context(method)
     messages = ctx.Queue()
     stop = ctx.Event()
-    procs = []
+    procs: list[Any] = []
     outcomes: list[GroupOutcome] = []
-    with _stop_on_interrupt(stop):
-        try:
+    finished = False
+    try:
+        with graceful_stop(stop):
             for group in groups:  # plain data (pipelines as JSON): nothing to rebuild
                 proc = ctx.Process(
-                    target=_worker_main, args=(model.to_json(), group, messages, stop), daemon=True
+                    target=_worker_main,
+                    args=(model.to_json(), group, messages, stop, os.getpid()),
+                    daemon=True,
                 )
                 proc.start()
                 procs.append(proc)
             while len(outcomes) < len(groups):
-                try:
-                    kind, payload = messages.get(timeout=0.5)
-                except queue_module.Empty:
-                    if not any(p.is_alive() for p in procs):
-                        msg = "a training worker process died without a result"
-                        raise RuntimeError(msg) from None
-                    continue
-                if kind == "epoch":
-                    report(payload)
-                elif kind == "done":
-                    outcomes.append(payload)
-                    for res in payload.results:
-                        cb.on_fold_end(res)
-                else:
-                    stop.set()
-                    msg = f"a training worker failed:\n{payload}"
-                    raise RuntimeError(msg)
-        finally:
-            for proc in procs:
-                proc.join(timeout=10)
-                if proc.is_alive():
-                    proc.terminate()
-            with contextlib.suppress(Exception):
-                messages.close()
+                _receive(messages, procs, outcomes, report, cb, stop)
+        finished = True
+    finally:
+        _end_workers(procs, graceful=finished)
+        with contextlib.suppress(Exception):
+            messages.close()
     return sorted(outcomes, key=lambda o: o.folds[0])
+
+
+def _receive(messages, procs, outcomes: list[GroupOutcome], report, cb: Callback, stop) -> None:
+    """Handle one message from the workers (or notice that a worker died without a result)."""
+    try:
+        kind, payload = messages.get(timeout=0.5)
+    except queue_module.Empty:
+        done = {f for o in outcomes for f in o.folds}
+        if any(p.exitcode not in (None, 0) for p in procs) or not any(p.is_alive() for p in procs):
+            stop.set()
+            msg = f"a training worker process died without a result (folds done: {sorted(done)})"
+            raise RuntimeError(msg) from None
+        return
+    if kind == "epoch":
+        report(payload)
+    elif kind == "done":
+        outcomes.append(payload)
+        for res in payload.results:
+            cb.on_fold_end(res)
+    else:
+        stop.set()
+        msg = f"a training worker failed:\n{payload}"
+        raise RuntimeError(msg)
+
+
+def _end_workers(procs: list[Any], *, graceful: bool) -> None:
+    """Wait for finished workers; kill the others at once (they ignore SIGTERM)."""
+    for proc in procs:
+        if graceful:
+            proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+        proc.join(timeout=10)
