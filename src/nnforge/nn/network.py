@@ -439,6 +439,34 @@ class Network:
         new._rngs = [copy.deepcopy(rng) for net in nets for rng in net._rngs]
         return new
 
+    # -- pickling ------------------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle by value (scikit-learn's tools copy estimators this way).
+
+        The layers hold views into ``params``, which pickle would restore as separate copies;
+        the network is rebuilt from its config instead, then gets its parameters, generators and
+        optimizer state back. Files for users are written by :meth:`save` (never pickle).
+        """
+        return {
+            "config": self.get_config(),
+            "params": self.params,
+            "seeds": self.seeds,
+            "seed_arg": self._seed_arg,
+            "rngs": self._rngs,
+            "optimizers": [(opt.iterations, opt._slots) for opt in self.optimizers],
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(Network.from_config(state["config"]).__dict__)
+        self.params[:] = state["params"]
+        self.seeds, self._seed_arg, self._rngs = state["seeds"], state["seed_arg"], state["rngs"]
+        for group, (iterations, slots) in zip(self._groups, state["optimizers"], strict=True):
+            group.optimizer.iterations = iterations
+            if slots is not None:  # copies: a memory-mapped pickle may be read-only
+                group.optimizer._slots = [np.array(slot) for slot in slots]
+                group.optimizer._tmp = np.empty_like(self.params[group.start : group.stop])
+
     # -- persistence ---------------------------------------------------------------------------
 
     def get_config(self) -> dict[str, Any]:

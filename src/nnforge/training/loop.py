@@ -8,6 +8,10 @@ dropout masks, and never mixes with the others.
 Folds rarely have exactly the same number of training rows. To keep one batch loop for all, a
 fold with ``n_r`` rows visits ``n_max - n_r`` extra rows each epoch, drawn from the start of that
 epoch's own shuffled order (one row per epoch without outlier filtering).
+
+The loop also serves estimators that train on plain arrays (``nnforge.sklearn``): they pass one
+replica, optional sample weights, no held-out rows (nothing is validated then) and the network
+to train, which may continue an earlier fit (``warm_start``, ``partial_fit``).
 """
 
 from __future__ import annotations
@@ -37,7 +41,9 @@ class ReplicaData:
     row counts. ``y_valid_true`` is the validation target in original units, and
     ``pipelines[r]`` is fold r's fitted pipeline as JSON (plain data, so a worker process gets
     it with the arrays), which maps its outputs back to original units; ``None``: the outputs
-    are already in original units.
+    are already in original units. ``w_train`` (R, rows) are optional non-negative sample
+    weights. A group whose ``n_valid`` are all zero is not validated (its fold results have no
+    R² or MAE).
     """
 
     folds: list[int]
@@ -56,6 +62,7 @@ class ReplicaData:
     n_monitor: np.ndarray | None = None
     n_dropped: list[int] = field(default_factory=list)
     rows_per_epoch: int = 0  # rows each fold visits per epoch: the largest fold over ALL groups
+    w_train: np.ndarray | None = None
 
     @property
     def replicas(self) -> int:
@@ -188,16 +195,21 @@ def train_replicas(
     *,
     report: Callable[[EpochMetrics], None] = lambda m: None,
     should_stop: Callable[[], bool] = lambda: False,
+    network: Network | None = None,
 ) -> GroupOutcome:
     """Train one group of folds for ``model.epochs`` epochs and validate them.
 
     ``report`` receives every fold's :class:`EpochMetrics` as soon as an epoch ends;
     ``should_stop`` is polled between epochs (Ctrl-C in the parent): training then ends after the
-    current epoch and what finished is kept.
+    current epoch and what finished is kept. ``network`` is trained in place (parameters and
+    optimizer state) instead of a fresh one built from the spec.
     """
     R = data.replicas
     n_max = max(data.rows_per_epoch, data.x_train.shape[1])
-    net = model.build_network(data.x_train.shape[2], seeds=data.net_seeds)
+    net = network
+    if net is None:
+        net = model.build_network(data.x_train.shape[2], seeds=data.net_seeds)
+    validated = bool(data.n_valid.any())
     rngs = [np.random.default_rng(s) for s in data.shuffle_seeds]
     batch = min(model.batch_size, n_max)
     validator = _Validator(data)
@@ -213,9 +225,11 @@ def train_replicas(
     # Each replica's rows as one table, so a batch is a single np.take of flat row numbers.
     x_rows = data.x_train.reshape(-1, data.x_train.shape[2])
     y_rows = data.y_train.reshape(-1, data.y_train.shape[2])
+    w_rows = None if data.w_train is None else data.w_train.reshape(-1, 1)
     first_row = np.arange(R)[:, None] * data.x_train.shape[1]
     x_batches: dict[int, np.ndarray] = {}  # by batch size
     y_batches: dict[int, np.ndarray] = {}
+    w_batches: dict[int, np.ndarray] = {}
     last_metrics: Measurement | None = None
     last_metrics_epoch = -1
     epoch = -1
@@ -240,13 +254,14 @@ def train_replicas(
             for start in range(0, n_max, batch):
                 rows = order[:, start : start + batch]
                 x, y = _take(x_rows, rows, x_batches), _take(y_rows, rows, y_batches)
-                losses = net.train_step(x, y)
+                w = None if w_rows is None else _take(w_rows, rows, w_batches)[..., 0]
+                losses = net.train_step(x, y, w)
                 loss_sum += losses * rows.shape[1]
             train_loss = loss_sum / n_max
 
             last_epoch = epoch == model.epochs - 1
-            validate = last_epoch or (
-                model.validate_every > 0 and (epoch + 1) % model.validate_every == 0
+            validate = validated and (
+                last_epoch or (model.validate_every > 0 and (epoch + 1) % model.validate_every == 0)
             )
             metrics = validator.measure(net) if validate else None
             if metrics is not None:
@@ -286,7 +301,7 @@ def train_replicas(
     # The held-out predictions must come from the parameters that are kept: measure again
     # unless the last epoch run was just measured (and no best epoch was restored).
     fresh = stopper is None and last_metrics is not None and last_metrics_epoch == epoch
-    final = last_metrics if fresh else validator.measure(net)
+    final = last_metrics if fresh or not validated else validator.measure(net)
     results = []
     for r in range(R):
         results.append(
@@ -298,8 +313,8 @@ def train_replicas(
                 n_monitor=0 if data.n_monitor is None else int(data.n_monitor[r]),
                 epochs_run=int(epochs_run[r]),
                 best_epoch=None if stopper is None else int(stopper.best_epoch[r]),
-                r2=None if status[r] == "diverged" else float(final.r2[r]),
-                mae=None if status[r] == "diverged" else float(final.mae[r]),
+                r2=None if status[r] == "diverged" or final is None else float(final.r2[r]),
+                mae=None if status[r] == "diverged" or final is None else float(final.mae[r]),
                 stopped=status[r],
                 message=messages[r],
             )
@@ -308,5 +323,5 @@ def train_replicas(
         folds=list(data.folds),
         params=net.params.copy(),
         results=results,
-        valid_pred=list(final.predictions),
+        valid_pred=[] if final is None else list(final.predictions),
     )

@@ -1,0 +1,752 @@
+"""scikit-learn estimators over the nnforge engine: ``NNForgeRegressor`` and ``NNForgeClassifier``.
+
+The spec and the CLI stay the main way in; these estimators are the other door, for pipelines,
+``ColumnTransformer``, ``GridSearchCV``, ``cross_val_score`` or ``permutation_importance``. They
+train with the spec path's own machinery: the hyperparameters become a :class:`~nnforge.model.Model`
+(:meth:`to_spec`), which builds the engine network, and the epoch loop is
+:func:`nnforge.training.loop.train_replicas` (one replica). scikit-learn is an optional extra
+(``pip install 'nnforge[sklearn]'``) imported only here.
+
+Inputs are standardised internally by default (``standardize=True``): each input column, and each
+regression target, is z-scored with statistics learned (sample-weighted) on the rows of the first
+``fit`` (or the first ``partial_fit`` batch), and predictions are mapped back. Networks train
+badly on unscaled columns (a price in dollars next to a ratio), so this is on unless the inputs
+are already scaled in a pipeline. Constant columns are centred only.
+
+Examples
+--------
+>>> from sklearn.datasets import make_regression
+>>> from nnforge.sklearn import NNForgeRegressor
+>>> X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
+>>> est = NNForgeRegressor(hidden_layer_sizes=(32,), epochs=50, random_state=0).fit(X, y)
+>>> est.score(X, y) > 0.9
+True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import ValidationError
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    msg = "nnforge.sklearn needs scikit-learn: pip install 'nnforge[sklearn]'"
+    raise ImportError(msg) from exc
+
+from nnforge._io import atomic_write_text
+from nnforge._validation import format_validation_error
+from nnforge.data import DatasetSpec
+from nnforge.exceptions import DivergenceError
+from nnforge.model import (
+    AdamSpec,
+    EarlyStopping,
+    LayerSpec,
+    Model,
+    MomentumSpec,
+    SGDSpec,
+)
+from nnforge.nn import Network
+from nnforge.training.loop import ReplicaData, train_replicas
+
+__all__ = ["NNForgeClassifier", "NNForgeRegressor"]
+
+_FORMAT = "nnforge.sklearn/1"
+_OPTIMIZERS = ("adam", "momentum", "sgd")
+
+
+class _NNForgeEstimator(BaseEstimator):
+    """Shared hyperparameters, training, prediction and saving of both estimators.
+
+    Subclasses set ``_loss_for``/``_output_activation`` through :meth:`_head` and encode their
+    targets (:meth:`_encode_y`).
+    """
+
+    _kind: ClassVar[str]  # "regressor" or "classifier"
+
+    def __init__(
+        self,
+        hidden_layer_sizes: tuple[int | str, ...] = (100,),
+        activation: str = "relu",
+        *,
+        optimizer: str = "adam",
+        learning_rate: Any = 0.001,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        weight_decay: float = 0.0,
+        dropout: float | tuple[float, ...] = 0.0,
+        kernel_initializer: str = "glorot_uniform",
+        bias_initializer: str = "zeros",
+        batch_size: int = 128,
+        epochs: int = 200,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        patience: int = 10,
+        min_delta: float = 0.0,
+        standardize: bool = True,
+        dtype: str = "float32",
+        random_state: Any = None,
+        warm_start: bool = False,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.weight_decay = weight_decay
+        self.dropout = dropout
+        self.kernel_initializer = kernel_initializer
+        self.bias_initializer = bias_initializer
+        self.batch_size = batch_size
+        self.epochs = epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.min_delta = min_delta
+        self.standardize = standardize
+        self.dtype = dtype
+        self.random_state = random_state
+        self.warm_start = warm_start
+
+    # -- the spec ------------------------------------------------------------------------------
+
+    def to_spec(self, dataset: DatasetSpec | None = None) -> Model:
+        """The :class:`~nnforge.model.Model` these hyperparameters describe.
+
+        ``dataset`` is the dataset part (empty by default: an estimator gets its columns from
+        the arrays it is fitted on). The output layer has ``n_outputs_`` units once fitted, one
+        before (a classifier must be fitted: its output depends on the classes). A
+        ``random_state`` that is not an int becomes the fitted ``seed_``, or 0.
+        """
+        if hasattr(self, "n_outputs_"):
+            n_outputs = self.n_outputs_
+        elif self._kind == "classifier":
+            msg = (
+                f"{type(self).__name__}.to_spec() needs a fitted estimator: the output layer "
+                "depends on the classes. Call 'fit' first."
+            )
+            raise ValueError(msg)
+        else:
+            n_outputs = 1
+        if isinstance(self.random_state, int | np.integer):
+            seed = int(self.random_state)
+        else:
+            seed = getattr(self, "seed_", 0)
+        return self._model(n_outputs, self.epochs, seed, dataset)
+
+    @classmethod
+    def from_spec(cls, model: Model, **params: Any) -> _NNForgeEstimator:
+        """An estimator with the hyperparameters of a spec (its dataset and trainer ignored).
+
+        ``params`` override or add constructor arguments (e.g. ``standardize=False`` when the
+        spec's dataset part already scaled the inputs). A spec the estimator's arguments cannot
+        express (different activations or initializers per hidden layer, a per-layer
+        optimizer, a regression head other than linear + MSE) raises ``ValueError``.
+        """
+        hidden, head = model.layers[:-1], model.layers[-1]
+        cls._check_head(head, model.loss)
+        activations = {layer.activation for layer in hidden} or {"relu"}
+        kernels = {layer.kernel_initializer for layer in model.layers}
+        biases = {layer.bias_initializer for layer in model.layers}
+        problems = [
+            f"{what} differ between layers ({sorted(values)})"
+            for what, values in (
+                ("hidden activations", activations),
+                ("kernel initializers", kernels),
+                ("bias initializers", biases),
+            )
+            if len(values) > 1
+        ]
+        if any(layer.optimizer is not None for layer in model.layers):
+            problems.append("a layer has its own optimizer")
+        if problems:
+            msg = f"{cls.__name__}.from_spec: the spec cannot be expressed: " + "; ".join(problems)
+            raise ValueError(msg)
+        rates = tuple(layer.dropout for layer in model.layers)
+        opt = model.optimizer
+        rate = opt.learning_rate
+        args: dict[str, Any] = {
+            "hidden_layer_sizes": tuple(layer.units for layer in hidden),
+            "activation": activations.pop(),
+            "optimizer": opt.name,
+            "learning_rate": rate if isinstance(rate, float) else rate.model_copy(),
+            "weight_decay": opt.weight_decay,
+            "dropout": _compact_dropout(rates),
+            "kernel_initializer": kernels.pop(),
+            "bias_initializer": biases.pop(),
+            "batch_size": model.batch_size,
+            "epochs": model.epochs,
+            "early_stopping": model.early_stopping is not None,
+            "dtype": model.dtype,
+            "random_state": model.seed,
+        }
+        if isinstance(opt, MomentumSpec):
+            args.update(momentum=opt.momentum, nesterov=opt.nesterov)
+        if isinstance(opt, AdamSpec):
+            args.update(beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon)
+        if model.early_stopping is not None:
+            es = model.early_stopping
+            args.update(
+                patience=es.patience,
+                min_delta=es.min_delta,
+                validation_fraction=es.validation_fraction,
+            )
+        return cls(**{**args, **params})
+
+    def _model(
+        self, n_outputs: int, epochs: int, seed: int, dataset: DatasetSpec | None = None
+    ) -> Model:
+        """Build the spec, naming the estimator argument behind any invalid value."""
+        name = type(self).__name__
+        activation, loss = self._head(n_outputs)
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, int | str):
+            sizes = (sizes,)
+        rates = self.dropout
+        if isinstance(rates, int | float):
+            rates = (0.0,) + (float(rates),) * len(sizes)
+        if len(rates) != len(sizes) + 1:
+            msg = (
+                f"`dropout` of {name} needs one rate per layer input ({len(sizes) + 1}: the "
+                f"features, then each hidden layer's output). Received: dropout={self.dropout!r}"
+            )
+            raise ValueError(msg)
+        common = {
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
+        layers = _validated(
+            name,
+            "hidden_layer_sizes/activation/dropout/initializers",
+            lambda: [
+                LayerSpec(units=u, activation=self.activation, dropout=d, **common)
+                for u, d in zip(sizes, rates[:-1], strict=True)
+            ]
+            + [LayerSpec(units=n_outputs, activation=activation, dropout=rates[-1], **common)],
+        )
+        optimizer = _validated(name, "optimizer", self._optimizer_spec)
+        early = None
+        if self.early_stopping:
+            early = _validated(
+                name,
+                "patience/min_delta/validation_fraction",
+                lambda: EarlyStopping(
+                    patience=self.patience,
+                    min_delta=self.min_delta,
+                    validation_fraction=self.validation_fraction,
+                ),
+            )
+        return _validated(
+            name,
+            "batch_size/epochs/dtype",
+            lambda: Model(
+                dataset=DatasetSpec() if dataset is None else dataset,
+                layers=layers,
+                loss=loss,
+                optimizer=optimizer,
+                batch_size=self.batch_size,
+                epochs=epochs,
+                early_stopping=early,
+                seed=seed,
+                dtype=self.dtype,
+            ),
+        )
+
+    def _optimizer_spec(self) -> AdamSpec | MomentumSpec | SGDSpec:
+        lr, wd = self.learning_rate, self.weight_decay
+        if isinstance(lr, dict):
+            lr = {**lr}  # the spec validates the schedule dict
+        if self.optimizer == "adam":
+            return AdamSpec(
+                learning_rate=lr,
+                beta_1=self.beta_1,
+                beta_2=self.beta_2,
+                epsilon=self.epsilon,
+                weight_decay=wd,
+            )
+        if self.optimizer == "momentum":
+            return MomentumSpec(
+                learning_rate=lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=wd
+            )
+        if self.optimizer == "sgd":
+            return SGDSpec(learning_rate=lr, weight_decay=wd)
+        msg = f"must be one of {list(_OPTIMIZERS)}. Received: optimizer={self.optimizer!r}"
+        raise ValueError(msg)
+
+    # -- training ------------------------------------------------------------------------------
+
+    def _fit(
+        self, X: Any, y: Any, sample_weight: Any, *, incremental: bool, classes: Any = None
+    ) -> Any:
+        fresh = not hasattr(self, "network_") or not (self.warm_start or incremental)
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=fresh,
+            dtype=[np.float64, np.float32],
+            multi_output=self._kind == "regressor",
+            y_numeric=self._kind == "regressor",
+        )
+        sw = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        Y = self._encode_y(y, fresh, classes)
+        if fresh:
+            self._reset(X, Y, sw)
+        elif Y.shape[1] != self.n_outputs_:
+            msg = (
+                f"y has {Y.shape[1]} outputs, but {type(self).__name__} was fitted with "
+                f"{self.n_outputs_}; set warm_start=False to refit from scratch"
+            )
+            raise ValueError(msg)
+        epochs = 1 if incremental else self.epochs
+        model = self._model(self.n_outputs_, epochs, self.seed_)
+        if fresh:
+            self.network_ = model.build_network(X.shape[1], seeds=[self._seed(0)])
+        data = self._replica_data(X, Y, sw, model, early=self.early_stopping and not incremental)
+        history: list[Any] = []
+        outcome = train_replicas(model, data, report=history.append, network=self.network_)
+        result = outcome.results[0]
+        if result.stopped == "diverged":
+            msg = (
+                f"{type(self).__name__}: the training loss became non-finite at epoch "
+                f"{self.n_iter_ + result.epochs_run}; lower `learning_rate` or scale the inputs"
+            )
+            raise DivergenceError(msg)
+        self._record(history, data, early=data.n_valid[0] > 0, best_epoch=result.best_epoch)
+        return self
+
+    def _reset(self, X: np.ndarray, Y: np.ndarray, sw: np.ndarray) -> None:
+        """Forget the previous fit: scalers, seed, curves."""
+        self.n_outputs_ = Y.shape[1]
+        rs = self.random_state
+        if isinstance(rs, int | np.integer) and not isinstance(rs, bool) and rs >= 0:
+            self.seed_ = int(rs)
+        else:  # None or a RandomState: draw the seed, as scikit-learn estimators do
+            self.seed_ = int(check_random_state(rs).randint(np.iinfo(np.int32).max))
+        self.x_mean_, self.x_scale_ = _moments(X, sw, self.standardize)
+        scale_y = self.standardize and self._kind == "regressor"
+        self.y_mean_, self.y_scale_ = _moments(Y, sw, scale_y)
+        self.n_iter_ = 0
+        self.loss_curve_: list[float] = []
+        self.validation_scores_: list[float] | None = [] if self.early_stopping else None
+        self.best_validation_score_: float | None = None
+
+    def _seed(self, *key: int) -> int:
+        """An int seed for one purpose (``key``), derived from ``seed_``."""
+        seq = np.random.SeedSequence(self.seed_, spawn_key=key)
+        return int(seq.generate_state(1)[0])
+
+    def _replica_data(
+        self, X: np.ndarray, Y: np.ndarray, sw: np.ndarray, model: Model, *, early: bool
+    ) -> ReplicaData:
+        """One replica's arrays; with ``early``, a validation share split off the rows."""
+        dtype = np.dtype(model.dtype)
+        x = ((X - self.x_mean_) / self.x_scale_).astype(dtype)
+        y = ((Y - self.y_mean_) / self.y_scale_).astype(dtype)
+        n = len(x)
+        # Each call shuffles and splits with its own seed (partial_fit, warm_start continue).
+        rng = np.random.default_rng(self._seed(2, self.n_iter_))
+        train, valid = np.arange(n), np.arange(0)
+        if early:
+            n_valid = max(1, round(n * self.validation_fraction))
+            if n_valid >= n:
+                msg = (
+                    f"early_stopping needs at least 2 samples to split off a validation set "
+                    f"(validation_fraction={self.validation_fraction}). Received: {n} sample(s)"
+                )
+                raise ValueError(msg)
+            order = rng.permutation(n)
+            valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
+        return ReplicaData(
+            folds=[0],
+            net_seeds=[self._seed(0)],
+            shuffle_seeds=[self._seed(1, self.n_iter_)],
+            x_train=x[None, train],
+            y_train=y[None, train],
+            n_train=np.array([len(train)]),
+            x_valid=x[None, valid],
+            y_valid=y[None, valid],
+            y_valid_true=Y[None, valid],
+            n_valid=np.array([len(valid)]),
+            inverters=[self._validation_output],
+            x_monitor=x[None, valid] if early else None,
+            y_monitor=y[None, valid] if early else None,
+            n_monitor=np.array([len(valid)]) if early else None,
+            w_train=sw[None, train].astype(dtype),
+        )
+
+    def _record(self, history: list[Any], data: ReplicaData, *, early: bool, best_epoch: Any):
+        self.loss_curve_ += [m.train_loss for m in history]
+        if early and self.validation_scores_ is not None:
+            scores = [self._validation_score(m, data.y_train.shape[2]) for m in history]
+            if best_epoch is not None and best_epoch >= 0:
+                self.best_validation_score_ = scores[best_epoch]
+            self.validation_scores_ += scores
+        self.n_iter_ += len(history)
+
+    # -- prediction ----------------------------------------------------------------------------
+
+    def _forward(self, X: Any) -> np.ndarray:
+        """Network outputs ``(n, n_outputs_)`` in float64 for validated, scaled ``X``."""
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        x = (X - self.x_mean_) / self.x_scale_
+        return self.network_.predict(x)[0].astype(np.float64)
+
+    # -- saving --------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``path.safetensors`` (the network's parameters) and ``path.json`` (the rest).
+
+        Nothing is pickled: :meth:`load` rebuilds the estimator from these two files. The
+        optimizer state is not saved, so training after loading starts it afresh. Returns the
+        path without suffix.
+        """
+        check_is_fitted(self, "network_")
+        base = self.network_.save(path)
+        fitted = {
+            key: _to_json(getattr(self, key))
+            for key in self._fitted_keys()
+            if hasattr(self, key)
+        }
+        doc = {
+            "format": _FORMAT,
+            "estimator": type(self).__name__,
+            "params": {k: _to_json(v) for k, v in self.get_params().items()},
+            "fitted": fitted,
+            "network": self.network_.get_config(),
+        }
+        atomic_write_text(base.with_name(base.name + ".json"), json.dumps(doc, indent=2) + "\n")
+        return base
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> _NNForgeEstimator:
+        """Read an estimator written by :meth:`save` (JSON and safetensors only)."""
+        base = Path(path)
+        if base.suffix in (".json", ".safetensors"):
+            base = base.with_suffix("")
+        json_path = base.with_name(base.name + ".json")
+        doc = json.loads(json_path.read_text(encoding="utf-8"))
+        if doc.get("format") != _FORMAT or doc.get("estimator") != cls.__name__:
+            msg = (
+                f"{json_path} is not a saved {cls.__name__} (format {doc.get('format')!r}, "
+                f"estimator {doc.get('estimator')!r})"
+            )
+            raise ValueError(msg)
+        params = {k: _from_json(v) for k, v in doc["params"].items()}
+        est = cls(**params)
+        for key, value in doc["fitted"].items():
+            setattr(est, key, _from_json(value))
+        est.network_ = Network.from_config(doc["network"])
+        est.network_.load_weights(base)
+        return est
+
+    def _fitted_keys(self) -> list[str]:
+        return [
+            "n_features_in_",
+            "feature_names_in_",
+            "n_outputs_",
+            "seed_",
+            "x_mean_",
+            "x_scale_",
+            "y_mean_",
+            "y_scale_",
+            "n_iter_",
+            "loss_curve_",
+            "validation_scores_",
+            "best_validation_score_",
+        ]
+
+    # -- subclass contract ---------------------------------------------------------------------
+
+    def _head(self, n_outputs: int) -> tuple[str, str]:
+        """The output activation and the loss for ``n_outputs`` outputs."""
+        raise NotImplementedError
+
+    @classmethod
+    def _check_head(cls, head: LayerSpec, loss: str) -> None:
+        """Reject a spec whose output layer and loss this estimator cannot use."""
+
+    def _encode_y(self, y: np.ndarray, fresh: bool, classes: Any) -> np.ndarray:
+        """The training targets ``(n, n_outputs)`` in float64 (``classes``: partial_fit's)."""
+        raise NotImplementedError
+
+    def _validation_output(self, pred: np.ndarray) -> np.ndarray:
+        """Network outputs on validation rows, in the units the validation score compares."""
+        raise NotImplementedError
+
+    def _validation_score(self, metrics: Any, n_outputs: int) -> float:
+        raise NotImplementedError
+
+
+
+class NNForgeRegressor(RegressorMixin, _NNForgeEstimator):
+    """A feed-forward network regressor trained by the nnforge engine (MSE loss).
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int or str, default=(100,)
+        Units of each hidden layer; ``"inputs"`` or ``"inputs+N"`` resolve against the number
+        of features at fit time (as in a spec).
+    activation : {"relu", "tanh", "sigmoid", "linear"}, default="relu"
+        Activation of every hidden layer.
+    optimizer : {"adam", "momentum", "sgd"}, default="adam"
+    learning_rate : float, schedule spec or dict, default=0.001
+        A constant rate, or a schedule counted in optimizer steps (batches):
+        ``InverseTimeDecaySpec(...)``, ``PiecewiseConstantSpec(...)`` or their dict form.
+    momentum, nesterov : float, bool
+        Momentum optimizer only (Keras semantics).
+    beta_1, beta_2, epsilon : float
+        Adam only (Keras defaults).
+    weight_decay : float, default=0.0
+        L2 penalty added to the gradient of every kernel (never biases).
+    dropout : float or tuple of float, default=0.0
+        A float drops each hidden layer's outputs at that rate during training; a tuple gives
+        one rate per layer input (the features first, then each hidden layer's outputs).
+    kernel_initializer, bias_initializer : str
+        Names from ``nnforge.nn.initializers``.
+    batch_size : int, default=128
+    epochs : int, default=200
+        Passes over the data per ``fit`` (``partial_fit`` makes one).
+    early_stopping : bool, default=False
+        Split ``validation_fraction`` of the rows off, stop once their loss has not improved by
+        ``min_delta`` for ``patience`` epochs, and keep the best epoch's parameters.
+    validation_fraction, patience, min_delta
+        See ``early_stopping``.
+    standardize : bool, default=True
+        Z-score inputs and targets internally (see the module docstring); turn off when a
+        pipeline already scales them.
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the engine (predictions are returned as float64).
+    random_state : int, RandomState or None, default=None
+        Seeds initial weights, batch order, dropout and the validation split.
+    warm_start : bool, default=False
+        ``fit`` continues from the previous solution (and optimizer state) instead of starting
+        afresh; the scalers of the first fit are kept.
+
+    Attributes
+    ----------
+    network_ : nnforge.nn.Network
+        The trained engine network (one replica).
+    n_iter_ : int
+        Epochs trained (summed over warm starts and ``partial_fit`` calls).
+    loss_curve_ : list of float
+        Training loss per epoch (standardised units when ``standardize``).
+    validation_scores_ : list of float or None
+        R² on the validation split per epoch with early stopping, else None.
+    best_validation_score_ : float or None
+        The score of the epoch whose parameters were kept.
+    n_features_in_, feature_names_in_, n_outputs_ : as in scikit-learn
+    seed_ : int
+        The seed actually used (drawn when ``random_state`` is not an int).
+    x_mean_, x_scale_, y_mean_, y_scale_ : ndarray
+        The standardisation (zeros and ones when ``standardize=False``).
+    """
+
+    _kind = "regressor"
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> NNForgeRegressor:
+        """Train for ``epochs`` epochs (from scratch unless ``warm_start``); returns self."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> NNForgeRegressor:
+        """One epoch over ``X``; the first call sets up the network and the scalers."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions ``(n_samples,)``, or ``(n_samples, n_outputs)`` for 2-D targets."""
+        out = self._forward(X) * self.y_scale_ + self.y_mean_
+        return out[:, 0] if self._y_1d else out
+
+    def _head(self, n_outputs: int) -> tuple[str, str]:
+        return "linear", "mse"
+
+    @classmethod
+    def _check_head(cls, head: LayerSpec, loss: str) -> None:
+        if head.activation != "linear" or loss != "mse":
+            msg = (
+                f"{cls.__name__}.from_spec needs a linear output layer and the mse loss. "
+                f"Received: activation={head.activation!r}, loss={loss!r}"
+            )
+            raise ValueError(msg)
+
+    def _encode_y(self, y: np.ndarray, fresh: bool, classes: Any) -> np.ndarray:
+        if fresh:
+            self._y_1d = y.ndim == 1
+        return np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+
+    def _validation_output(self, pred: np.ndarray) -> np.ndarray:
+        return pred * self.y_scale_ + self.y_mean_
+
+    def _validation_score(self, metrics: Any, n_outputs: int) -> float:
+        return float(metrics.r2)
+
+    def _fitted_keys(self) -> list[str]:
+        return [*super()._fitted_keys(), "_y_1d"]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class NNForgeClassifier(ClassifierMixin, _NNForgeEstimator):
+    """A feed-forward network classifier trained by the nnforge engine.
+
+    Two classes train one sigmoid output with binary cross-entropy, more classes a softmax
+    output with categorical cross-entropy (both fused in the engine for stable gradients).
+    Labels may be any sortable values (ints, strings...); ``classes_`` holds them in order.
+    The parameters are those of :class:`NNForgeRegressor`, except that targets are never
+    standardised and ``validation_scores_`` holds accuracies.
+    """
+
+    _kind = "classifier"
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> NNForgeClassifier:
+        """Train for ``epochs`` epochs (from scratch unless ``warm_start``); returns self."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> NNForgeClassifier:
+        """One epoch over ``X``; the first call needs ``classes`` (every label there will be)."""
+        if not hasattr(self, "network_") and classes is None:
+            msg = "the first call to partial_fit needs `classes` (all labels to expect)"
+            raise ValueError(msg)
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row, as a label of ``classes_``."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities ``(n_samples, n_classes)`` in the order of ``classes_``."""
+        out = self._forward(X)
+        if out.shape[1] == 1:
+            out = np.hstack([1.0 - out, out])
+        return out / out.sum(axis=1, keepdims=True)
+
+    def _head(self, n_outputs: int) -> tuple[str, str]:
+        if n_outputs == 1:
+            return "sigmoid", "binary_crossentropy"
+        return "softmax", "categorical_crossentropy"
+
+    def _encode_y(self, y: np.ndarray, fresh: bool, classes: Any) -> np.ndarray:
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if fresh:
+            self.classes_ = np.unique(y if classes is None else np.asarray(classes))
+            if len(self.classes_) < 2:
+                msg = (
+                    f"{type(self).__name__} needs samples of at least 2 classes in the data. "
+                    f"Received: one class, {self.classes_[0]!r}"
+                )
+                raise ValueError(msg)
+        index = np.searchsorted(self.classes_, y).clip(0, len(self.classes_) - 1)
+        unknown = self.classes_[index] != y
+        if unknown.any():
+            msg = (
+                f"y contains labels not in classes_ {self.classes_.tolist()}: "
+                f"{np.unique(y[unknown]).tolist()}"
+            )
+            raise ValueError(msg)
+        if len(self.classes_) == 2:
+            return index[:, None].astype(np.float64)
+        return np.eye(len(self.classes_))[index]
+
+    def _validation_output(self, pred: np.ndarray) -> np.ndarray:
+        """One-hot of the predicted class (a 0/1 column for two classes)."""
+        if pred.shape[1] == 1:
+            return (pred >= 0.5).astype(np.float64)
+        return np.eye(pred.shape[1])[np.argmax(pred, axis=1)]
+
+    def _validation_score(self, metrics: Any, n_outputs: int) -> float:
+        # The loop measures the MAE between one-hot predictions and one-hot labels: a wrong
+        # row adds 1 (one 0/1 column) or 2 (two of n_outputs columns), so accuracy follows.
+        wrong_per_row = 1.0 if n_outputs == 1 else 2.0 / n_outputs
+        return float(1.0 - metrics.mae / wrong_per_row)
+
+    def _fitted_keys(self) -> list[str]:
+        return [*super()._fitted_keys(), "classes_"]
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_class = True
+        return tags
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _validated(estimator: str, params: str, build: Any) -> Any:
+    """Run a spec constructor; a validation error names the estimator's arguments."""
+    try:
+        return build()
+    except ValidationError as exc:
+        what = f"`{params}` of {estimator}"
+        raise ValueError(format_validation_error(exc, what)) from None
+    except ValueError as exc:
+        raise ValueError(f"invalid `{params}` of {estimator}: {exc}") from None
+
+
+def _moments(values: np.ndarray, weights: np.ndarray, scale: bool) -> tuple[np.ndarray, ...]:
+    """Weighted column means and standard deviations (0 and 1 when not scaling)."""
+    width = values.shape[1]
+    if not scale:
+        return np.zeros(width), np.ones(width)
+    w = weights if weights.sum() > 0 else np.ones_like(weights)
+    mean = np.average(values, axis=0, weights=w)
+    std = np.sqrt(np.average((values - mean) ** 2, axis=0, weights=w))
+    # A constant column is only centred; a tiny std (relative to the values) counts as 0.
+    tiny = std <= 1e-12 * np.maximum(np.abs(mean), 1.0)
+    return mean, np.where(tiny, 1.0, std)
+
+
+def _compact_dropout(rates: tuple[float, ...]) -> float | tuple[float, ...]:
+    """The float form when the features are not dropped and every hidden output shares one rate."""
+    if rates[0] == 0.0 and len(set(rates[1:])) <= 1:
+        return rates[1] if len(rates) > 1 else 0.0
+    return rates
+
+
+def _to_json(value: Any) -> Any:
+    """A JSON-able form that :func:`_from_json` restores (arrays keep their dtype)."""
+    if isinstance(value, np.ndarray):
+        return {"__ndarray__": value.tolist(), "dtype": value.dtype.str}
+    if isinstance(value, tuple):
+        return {"__tuple__": [_to_json(v) for v in value]}
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "model_dump"):  # a schedule spec
+        return value.model_dump(mode="json")
+    if isinstance(value, np.random.RandomState):
+        return None
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, dict) and "__ndarray__" in value:
+        return np.array(value["__ndarray__"], dtype=np.dtype(value["dtype"]))
+    if isinstance(value, dict) and "__tuple__" in value:
+        return tuple(_from_json(v) for v in value["__tuple__"])
+    return value
