@@ -238,11 +238,13 @@ class _NNForgeEstimator(BaseEstimator):
         layers = _validated(
             name,
             "hidden_layer_sizes/activation/dropout/initializers",
-            lambda: [
-                LayerSpec(units=u, activation=self.activation, dropout=d, **common)
-                for u, d in zip(sizes, rates[:-1], strict=True)
-            ]
-            + [LayerSpec(units=n_outputs, activation=activation, dropout=rates[-1], **common)],
+            lambda: (
+                [
+                    LayerSpec(units=u, activation=self.activation, dropout=d, **common)
+                    for u, d in zip(sizes, rates[:-1], strict=True)
+                ]
+                + [LayerSpec(units=n_outputs, activation=activation, dropout=rates[-1], **common)]
+            ),
         )
         optimizer = _validated(name, "optimizer", self._optimizer_spec)
         early = None
@@ -425,9 +427,7 @@ class _NNForgeEstimator(BaseEstimator):
         check_is_fitted(self, "network_")
         base = self.network_.save(path)
         fitted = {
-            key: _to_json(getattr(self, key))
-            for key in self._fitted_keys()
-            if hasattr(self, key)
+            key: _to_json(getattr(self, key)) for key in self._fitted_keys() if hasattr(self, key)
         }
         doc = {
             "format": _FORMAT,
@@ -497,7 +497,6 @@ class _NNForgeEstimator(BaseEstimator):
 
     def _validation_score(self, metrics: Any, n_outputs: int) -> float:
         raise NotImplementedError
-
 
 
 class NNForgeRegressor(RegressorMixin, _NNForgeEstimator):
@@ -637,7 +636,8 @@ class NNForgeClassifier(ClassifierMixin, _NNForgeEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """The most probable class of each row, as a label of ``classes_``."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)  # checks that it is fitted before classes_ is read
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n_samples, n_classes)`` in the order of ``classes_``."""
