@@ -715,6 +715,7 @@ def _moments(values: np.ndarray, weights: np.ndarray, scale: bool) -> tuple[np.n
     if not scale:
         return np.zeros(width), np.ones(width)
     w = weights if weights.sum() > 0 else np.ones_like(weights)
+    values = values.astype(np.float64, copy=False)
     mean = np.average(values, axis=0, weights=w)
     std = np.sqrt(np.average((values - mean) ** 2, axis=0, weights=w))
     # A constant column is only centred; a tiny std (relative to the values) counts as 0.
