@@ -93,7 +93,7 @@ def test_polars_and_pandas_frames_give_names_and_check_them():
 
 def test_grid_search_with_two_jobs_equals_one_job():
     X, y = _regression(200)
-    grid = {"hidden_layer_sizes": [(8,), (24,)], "learning_rate": [1e-3, 1e-2]}
+    grid = {"learning_rate": [1e-3, 1e-2]}  # small: most of the time is starting the workers
     results = []
     for jobs in (1, 2):
         search = GridSearchCV(NNForgeRegressor(**FAST), grid, cv=3, n_jobs=jobs).fit(X, y)
