@@ -373,3 +373,16 @@ def test_save_load_without_pickle(tmp_path):
     reg.network_.save(tmp_path / "plain")
     with pytest.raises(ValueError, match="not a saved"):
         NNForgeRegressor.load(tmp_path / "plain")
+
+
+def test_cross_val_score_and_permutation_importance():
+    from sklearn.inspection import permutation_importance
+    from sklearn.model_selection import cross_val_score
+
+    X, y = _regression()  # column 3 is noise
+    est = NNForgeRegressor(**{**FAST, "learning_rate": 0.01})
+    assert cross_val_score(est, X, y, cv=3).min() > 0.8
+    result = permutation_importance(est.fit(X, y), X, y, n_repeats=3, random_state=0)
+    importance = result.importances_mean
+    assert importance[0] > importance[2] > importance[3]
+    assert importance[1] > importance[3]

@@ -276,8 +276,6 @@ class _NNForgeEstimator(BaseEstimator):
 
     def _optimizer_spec(self) -> AdamSpec | MomentumSpec | SGDSpec:
         lr, wd = self.learning_rate, self.weight_decay
-        if isinstance(lr, dict):
-            lr = {**lr}  # the spec validates the schedule dict
         if self.optimizer == "adam":
             return AdamSpec(
                 learning_rate=lr,

@@ -1,4 +1,5 @@
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -302,3 +303,19 @@ def test_replica_view_is_exactly_one_replicas_parameters():
     assert (net.params[changed] == 7.0).all()
     assert changed.sum() == net.params.size // 3  # replica 1's share, nothing else
     np.testing.assert_array_equal(net.replica(1).params, np.full(net.params.size // 3, 7.0))
+
+
+@pytest.mark.parametrize("optimizer", [SGD(0.05), Adam(0.01)])
+def test_pickle_continues_training_identically(optimizer, rng):
+    # Pickling rebuilds the layers' views into the flat buffer and keeps the optimizer state
+    # and the dropout generators: the copy and the original take identical next steps.
+    layers = [Dense(5, "tanh", dropout=0.2), Dense(1)]
+    net = Network(3, layers, optimizer=optimizer, replicas=2, seed=0)
+    x, y = _data(rng, 2)
+    net.train_step(x, y)
+    copy = pickle.loads(pickle.dumps(net))
+    assert np.shares_memory(copy.layers[0].weights, copy.params)
+    for _ in range(3):
+        np.testing.assert_array_equal(copy.train_step(x, y), net.train_step(x, y))
+    np.testing.assert_array_equal(copy.params, net.params)
+    assert copy.get_config() == net.get_config()
