@@ -51,21 +51,17 @@ from nnforge._io import atomic_write_text
 from nnforge._validation import format_validation_error
 from nnforge.data import DatasetSpec
 from nnforge.exceptions import DivergenceError
-from nnforge.model import (
-    AdamSpec,
-    EarlyStopping,
-    LayerSpec,
-    Model,
-    MomentumSpec,
-    SGDSpec,
-)
+from nnforge.metrics import r2_score
+from nnforge.model import EarlyStopping, LayerSpec, Model
 from nnforge.nn import Network
+from nnforge.training.evaluation import EpochMetrics
 from nnforge.training.loop import ReplicaData, train_replicas
 
 __all__ = ["NNForgeClassifier", "NNForgeRegressor"]
 
 _FORMAT = "nnforge.sklearn/1"
-_OPTIMIZERS = ("adam", "momentum", "sgd")
+# The optimizer arguments each optimizer takes, besides learning_rate and weight_decay.
+_OPTIMIZER_ARGS = {"adam": ("beta_1", "beta_2", "epsilon"), "momentum": ("momentum", "nesterov")}
 
 
 class _NNForgeEstimator(BaseEstimator):
@@ -165,17 +161,15 @@ class _NNForgeEstimator(BaseEstimator):
         """
         hidden, head = model.layers[:-1], model.layers[-1]
         cls._check_head(head, model.loss)
-        activations = {layer.activation for layer in hidden} or {"relu"}
-        kernels = {layer.kernel_initializer for layer in model.layers}
-        biases = {layer.bias_initializer for layer in model.layers}
+        shared = {
+            "hidden activations": [layer.activation for layer in hidden] or ["relu"],
+            "kernel initializers": [layer.kernel_initializer for layer in model.layers],
+            "bias initializers": [layer.bias_initializer for layer in model.layers],
+        }
         problems = [
-            f"{what} differ between layers ({sorted(values)})"
-            for what, values in (
-                ("hidden activations", activations),
-                ("kernel initializers", kernels),
-                ("bias initializers", biases),
-            )
-            if len(values) > 1
+            f"{what} differ between layers ({values})"
+            for what, values in shared.items()
+            if len({json.dumps(v, sort_keys=True) for v in values}) > 1
         ]
         if any(layer.optimizer is not None for layer in model.layers):
             problems.append("a layer has its own optimizer")
@@ -183,27 +177,23 @@ class _NNForgeEstimator(BaseEstimator):
             msg = f"{cls.__name__}.from_spec: the spec cannot be expressed: " + "; ".join(problems)
             raise ValueError(msg)
         rates = tuple(layer.dropout for layer in model.layers)
-        opt = model.optimizer
-        rate = opt.learning_rate
+        opt = model.optimizer  # the engine optimizer's config
         args: dict[str, Any] = {
             "hidden_layer_sizes": tuple(layer.units for layer in hidden),
-            "activation": activations.pop(),
-            "optimizer": opt.name,
-            "learning_rate": rate if isinstance(rate, float) else rate.model_copy(),
-            "weight_decay": opt.weight_decay,
+            "activation": shared["hidden activations"][0],
+            "optimizer": opt["name"],
+            "learning_rate": opt["learning_rate"],
+            "weight_decay": opt.get("weight_decay", 0.0),
+            **{key: opt[key] for key in _OPTIMIZER_ARGS.get(opt["name"], ()) if key in opt},
             "dropout": _compact_dropout(rates),
-            "kernel_initializer": kernels.pop(),
-            "bias_initializer": biases.pop(),
+            "kernel_initializer": shared["kernel initializers"][0],
+            "bias_initializer": shared["bias initializers"][0],
             "batch_size": model.batch_size,
             "epochs": model.epochs,
             "early_stopping": model.early_stopping is not None,
             "dtype": model.dtype,
             "random_state": model.seed,
         }
-        if isinstance(opt, MomentumSpec):
-            args.update(momentum=opt.momentum, nesterov=opt.nesterov)
-        if isinstance(opt, AdamSpec):
-            args.update(beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon)
         if model.early_stopping is not None:
             es = model.early_stopping
             args.update(
@@ -246,7 +236,7 @@ class _NNForgeEstimator(BaseEstimator):
                 + [LayerSpec(units=n_outputs, activation=activation, dropout=rates[-1], **common)]
             ),
         )
-        optimizer = _validated(name, "optimizer", self._optimizer_spec)
+        optimizer = self._optimizer_config()
         early = None
         if self.early_stopping:
             early = _validated(
@@ -260,7 +250,7 @@ class _NNForgeEstimator(BaseEstimator):
             )
         return _validated(
             name,
-            "batch_size/epochs/dtype",
+            "optimizer/learning_rate/batch_size/epochs/dtype",
             lambda: Model(
                 dataset=DatasetSpec() if dataset is None else dataset,
                 layers=layers,
@@ -274,24 +264,16 @@ class _NNForgeEstimator(BaseEstimator):
             ),
         )
 
-    def _optimizer_spec(self) -> AdamSpec | MomentumSpec | SGDSpec:
-        lr, wd = self.learning_rate, self.weight_decay
-        if self.optimizer == "adam":
-            return AdamSpec(
-                learning_rate=lr,
-                beta_1=self.beta_1,
-                beta_2=self.beta_2,
-                epsilon=self.epsilon,
-                weight_decay=wd,
-            )
-        if self.optimizer == "momentum":
-            return MomentumSpec(
-                learning_rate=lr, momentum=self.momentum, nesterov=self.nesterov, weight_decay=wd
-            )
-        if self.optimizer == "sgd":
-            return SGDSpec(learning_rate=lr, weight_decay=wd)
-        msg = f"must be one of {list(_OPTIMIZERS)}. Received: optimizer={self.optimizer!r}"
-        raise ValueError(msg)
+    def _optimizer_config(self) -> dict[str, Any]:
+        """The engine optimizer's config (validated by the spec through the registry)."""
+        config = {
+            "name": self.optimizer,
+            "learning_rate": self.learning_rate,
+            "weight_decay": self.weight_decay,
+        }
+        for key in _OPTIMIZER_ARGS.get(self.optimizer, ()):
+            config[key] = getattr(self, key)
+        return config
 
     # -- training ------------------------------------------------------------------------------
 
@@ -322,9 +304,19 @@ class _NNForgeEstimator(BaseEstimator):
         model = self._model(self.n_outputs_, epochs, self.seed_)
         if fresh:
             self.network_ = model.build_network(X.shape[1], seeds=[self._seed(0)])
-        data = self._replica_data(X, Y, sw, model, early=self.early_stopping and not incremental)
-        history: list[Any] = []
-        outcome = train_replicas(model, data, report=history.append, network=self.network_)
+        data, valid = self._replica_data(
+            X, Y, sw, model, early=self.early_stopping and not incremental
+        )
+        history: list[EpochMetrics] = []
+        scores: list[float] = []
+
+        def report(metrics: EpochMetrics) -> None:
+            history.append(metrics)
+            if data.x_monitor is not None:  # score the monitored rows as scikit-learn does
+                out = self.network_.predict(data.x_monitor[0])[0].astype(np.float64)
+                scores.append(self._validation_score(out, Y[valid]))
+
+        outcome = train_replicas(model, data, report=report, network=self.network_)
         result = outcome.results[0]
         if result.stopped == "diverged":
             msg = (
@@ -332,7 +324,12 @@ class _NNForgeEstimator(BaseEstimator):
                 f"{self.n_iter_ + result.epochs_run}; lower `learning_rate` or scale the inputs"
             )
             raise DivergenceError(msg)
-        self._record(history, data, early=data.n_valid[0] > 0, best_epoch=result.best_epoch)
+        self.loss_curve_ += [m.train_loss for m in history]
+        self.n_iter_ += len(history)
+        if scores and self.validation_scores_ is not None:
+            self.validation_scores_ += scores
+            if result.best_epoch is not None and result.best_epoch >= 0:
+                self.best_validation_score_ = scores[result.best_epoch]
         return self
 
     def _reset(self, X: np.ndarray, Y: np.ndarray, sw: np.ndarray) -> None:
@@ -358,8 +355,12 @@ class _NNForgeEstimator(BaseEstimator):
 
     def _replica_data(
         self, X: np.ndarray, Y: np.ndarray, sw: np.ndarray, model: Model, *, early: bool
-    ) -> ReplicaData:
-        """One replica's arrays; with ``early``, a validation share split off the rows."""
+    ) -> tuple[ReplicaData, np.ndarray]:
+        """One replica's arrays and the rows split off for early stopping (with ``early``).
+
+        Nothing is validated by the loop (no held-out rows): the estimator is scored by
+        scikit-learn's own tools; early stopping monitors the split-off rows.
+        """
         dtype = np.dtype(model.dtype)
         x = ((X - self.x_mean_) / self.x_scale_).astype(dtype)
         y = ((Y - self.y_mean_) / self.y_scale_).astype(dtype)
@@ -377,32 +378,25 @@ class _NNForgeEstimator(BaseEstimator):
                 raise ValueError(msg)
             order = rng.permutation(n)
             valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
-        return ReplicaData(
+        empty = np.zeros((1, 0, 1), dtype)
+        data = ReplicaData(
             folds=[0],
             net_seeds=[self._seed(0)],
             shuffle_seeds=[self._seed(1, self.n_iter_)],
             x_train=x[None, train],
             y_train=y[None, train],
             n_train=np.array([len(train)]),
-            x_valid=x[None, valid],
-            y_valid=y[None, valid],
-            y_valid_true=Y[None, valid],
-            n_valid=np.array([len(valid)]),
-            inverters=[self._validation_output],
+            x_valid=empty,
+            y_valid=empty,
+            y_valid_true=empty,
+            n_valid=np.array([0]),
+            pipelines=None,
             x_monitor=x[None, valid] if early else None,
             y_monitor=y[None, valid] if early else None,
             n_monitor=np.array([len(valid)]) if early else None,
             w_train=sw[None, train].astype(dtype),
         )
-
-    def _record(self, history: list[Any], data: ReplicaData, *, early: bool, best_epoch: Any):
-        self.loss_curve_ += [m.train_loss for m in history]
-        if early and self.validation_scores_ is not None:
-            scores = [self._validation_score(m, data.y_train.shape[2]) for m in history]
-            if best_epoch is not None and best_epoch >= 0:
-                self.best_validation_score_ = scores[best_epoch]
-            self.validation_scores_ += scores
-        self.n_iter_ += len(history)
+        return data, valid
 
     # -- prediction ----------------------------------------------------------------------------
 
@@ -489,11 +483,8 @@ class _NNForgeEstimator(BaseEstimator):
         """The training targets ``(n, n_outputs)`` in float64 (``classes``: partial_fit's)."""
         raise NotImplementedError
 
-    def _validation_output(self, pred: np.ndarray) -> np.ndarray:
-        """Network outputs on validation rows, in the units the validation score compares."""
-        raise NotImplementedError
-
-    def _validation_score(self, metrics: Any, n_outputs: int) -> float:
+    def _validation_score(self, out: np.ndarray, Y: np.ndarray) -> float:
+        """The score of network outputs ``out`` against encoded targets ``Y`` (as ``score``)."""
         raise NotImplementedError
 
 
@@ -508,9 +499,10 @@ class NNForgeRegressor(RegressorMixin, _NNForgeEstimator):
     activation : {"relu", "tanh", "sigmoid", "linear"}, default="relu"
         Activation of every hidden layer.
     optimizer : {"adam", "momentum", "sgd"}, default="adam"
-    learning_rate : float, schedule spec or dict, default=0.001
-        A constant rate, or a schedule counted in optimizer steps (batches):
-        ``InverseTimeDecaySpec(...)``, ``PiecewiseConstantSpec(...)`` or their dict form.
+    learning_rate : float, Schedule or dict, default=0.001
+        A constant rate, or a schedule counted in optimizer steps (batches): an engine schedule
+        (``nnforge.nn.InverseTimeDecay(...)``, ``PiecewiseConstant(...)``) or its config dict
+        (``{"name": "inverse_time_decay", ...}``, as in a spec).
     momentum, nesterov : float, bool
         Momentum optimizer only (Keras semantics).
     beta_1, beta_2, epsilon : float
@@ -592,11 +584,8 @@ class NNForgeRegressor(RegressorMixin, _NNForgeEstimator):
             self._y_1d = y.ndim == 1
         return np.asarray(y, dtype=np.float64).reshape(len(y), -1)
 
-    def _validation_output(self, pred: np.ndarray) -> np.ndarray:
-        return pred * self.y_scale_ + self.y_mean_
-
-    def _validation_score(self, metrics: Any, n_outputs: int) -> float:
-        return float(metrics.r2)
+    def _validation_score(self, out: np.ndarray, Y: np.ndarray) -> float:
+        return float(r2_score(Y, out * self.y_scale_ + self.y_mean_))
 
     def _fitted_keys(self) -> list[str]:
         return [*super()._fitted_keys(), "_y_1d"]
@@ -672,17 +661,11 @@ class NNForgeClassifier(ClassifierMixin, _NNForgeEstimator):
             return index[:, None].astype(np.float64)
         return np.eye(len(self.classes_))[index]
 
-    def _validation_output(self, pred: np.ndarray) -> np.ndarray:
-        """One-hot of the predicted class (a 0/1 column for two classes)."""
-        if pred.shape[1] == 1:
-            return (pred >= 0.5).astype(np.float64)
-        return np.eye(pred.shape[1])[np.argmax(pred, axis=1)]
-
-    def _validation_score(self, metrics: Any, n_outputs: int) -> float:
-        # The loop measures the MAE between one-hot predictions and one-hot labels: a wrong
-        # row adds 1 (one 0/1 column) or 2 (two of n_outputs columns), so accuracy follows.
-        wrong_per_row = 1.0 if n_outputs == 1 else 2.0 / n_outputs
-        return float(1.0 - metrics.mae / wrong_per_row)
+    def _validation_score(self, out: np.ndarray, Y: np.ndarray) -> float:
+        """Accuracy: the most probable class against the label (one 0/1 column for two)."""
+        if out.shape[1] == 1:
+            return float(np.mean((out[:, 0] >= 0.5) == (Y[:, 0] == 1)))
+        return float(np.mean(out.argmax(axis=1) == Y.argmax(axis=1)))
 
     def _fitted_keys(self) -> list[str]:
         return [*super()._fitted_keys(), "classes_"]
@@ -702,7 +685,7 @@ def _validated(estimator: str, params: str, build: Any) -> Any:
         return build()
     except ValidationError as exc:
         what = f"`{params}` of {estimator}"
-        raise ValueError(format_validation_error(exc, what)) from None
+        raise ValueError(format_validation_error(exc, what, None)) from None
     except ValueError as exc:
         raise ValueError(f"invalid `{params}` of {estimator}: {exc}") from None
 
@@ -736,8 +719,8 @@ def _to_json(value: Any) -> Any:
         return {"__tuple__": [_to_json(v) for v in value]}
     if isinstance(value, np.generic):
         return value.item()
-    if hasattr(value, "model_dump"):  # a schedule spec
-        return value.model_dump(mode="json")
+    if hasattr(value, "get_config"):  # an engine schedule
+        return value.get_config()
     if isinstance(value, np.random.RandomState):
         return None
     return value
