@@ -380,3 +380,14 @@ def test_cross_val_score_and_permutation_importance():
     importance = result.importances_mean
     assert importance[0] > importance[2] > importance[3]
     assert importance[1] > importance[3]
+
+
+def test_a_failed_refit_leaves_the_estimator_unfitted():
+    from sklearn.exceptions import NotFittedError
+
+    X, y = _regression(60)
+    est = NNForgeRegressor(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="optimizer"):
+        est.set_params(optimizer="lbfgs").fit(X, y)
+    with pytest.raises(NotFittedError):
+        est.predict(X)

@@ -281,6 +281,8 @@ class _NNForgeEstimator(BaseEstimator):
         self, X: Any, y: Any, sample_weight: Any, *, incremental: bool, classes: Any = None
     ) -> Any:
         fresh = not hasattr(self, "network_") or not (self.warm_start or incremental)
+        if fresh:  # a fit that fails from here on leaves the estimator unfitted, not half-old
+            self.__dict__.pop("network_", None)
         X, y = validate_data(
             self,
             X,
@@ -519,7 +521,8 @@ class NNForgeRegressor(RegressorMixin, _NNForgeEstimator):
         Passes over the data per ``fit`` (``partial_fit`` makes one).
     early_stopping : bool, default=False
         Split ``validation_fraction`` of the rows off, stop once their loss has not improved by
-        ``min_delta`` for ``patience`` epochs, and keep the best epoch's parameters.
+        ``min_delta`` for ``patience`` epochs, and keep the best epoch's parameters (that loss
+        and ``validation_scores_`` ignore ``sample_weight``). Not used by ``partial_fit``.
     validation_fraction, patience, min_delta
         See ``early_stopping``.
     standardize : bool, default=True
