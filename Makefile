@@ -11,7 +11,8 @@ export NNFORGE_DATA_DIR := $(abspath ../shared/datasets)
 endif
 endif
 
-.PHONY: venv demo demo-seed xor test lint bench bench-full bench-pipeline clean
+.PHONY: venv demo demo-seed demo-classification xor test lint bench bench-full bench-pipeline \
+	bench-classification clean
 
 venv: $(STAMP)
 
@@ -32,6 +33,14 @@ demo: $(STAMP)
 # The seed's final model, option for option, for comparison (`nnforge compare`).
 demo-seed: $(STAMP)
 	$(BIN)/nnforge train examples/king_county/seed_spec.json --out runs/king_county_seed
+
+# Classification end to end: the Palmer penguins shipped with the package (344 rows, 3 species),
+# `examples/penguins/spec.json` as `nnforge spec init` wrote it; importance and the HTML report.
+PENGUINS_RUN ?= runs/penguins
+demo-classification: $(STAMP)
+	$(BIN)/nnforge train examples/penguins/spec.json --out $(PENGUINS_RUN)
+	$(BIN)/nnforge importance $(PENGUINS_RUN)
+	$(BIN)/nnforge report $(PENGUINS_RUN)
 
 xor: $(STAMP)
 	$(BIN)/nnforge xor --plot runs/xor.png
@@ -58,6 +67,12 @@ bench: $(STAMP)
 bench-full: $(STAMP)
 	$(BIN)/python -m pip install -q psutil || echo "bench-full: psutil missing, no peak memory"
 	$(BENCH_ENV) $(BIN)/python benchmarks/seed_workload.py --full $(BENCH_ARGS)
+
+# Classification through the CLI only (spec init -> train -> predict) on five public tables,
+# against scikit-learn's LogisticRegression and MLPClassifier on the same folds.
+bench-classification: $(STAMP)
+	$(BIN)/python -m pip install -q scikit-learn || echo "bench-classification: needs scikit-learn"
+	$(BENCH_ENV) $(BIN)/python benchmarks/classification.py $(BENCH_ARGS)
 
 bench-pipeline: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_bench.py

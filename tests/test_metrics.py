@@ -48,3 +48,60 @@ def test_constant_target_and_errors():
         r2_score(np.zeros((3, 1)), np.zeros((4, 1)))
     with pytest.raises(ValueError, match="`sample_weight` must have shape"):
         r2_score(np.zeros((2, 3, 1)), np.zeros((2, 3, 1)), np.ones((3, 3)))
+
+
+# -- classification ----------------------------------------------------------------------------
+
+PROBA = np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+TRUE = np.array([0, 1, 1, 1])  # predicted: 0, 1, 2, 0
+
+
+def test_accuracy_confusion_and_balanced_accuracy_by_hand():
+    from nnforge.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix
+
+    assert accuracy_score(TRUE, PROBA) == 0.5
+    np.testing.assert_array_equal(confusion_matrix(TRUE, PROBA), [[1, 0, 0], [1, 1, 1], [0, 0, 0]])
+    # recall of class 0 is 1, of class 1 is 1/3; class 2 never occurs and is left out
+    assert balanced_accuracy_score(TRUE, PROBA) == pytest.approx((1 + 1 / 3) / 2)
+    assert accuracy_score(np.eye(3)[TRUE], PROBA) == 0.5  # one-hot truth works the same
+
+
+def test_precision_recall_per_class():
+    from nnforge.metrics import precision_recall
+
+    precision, recall = precision_recall(TRUE, PROBA)
+    np.testing.assert_allclose(precision, [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(recall[:2], [1.0, 1 / 3])
+    assert np.isnan(recall[2])
+
+
+def test_log_loss_by_hand():
+    from nnforge.metrics import log_loss
+
+    expected = -np.mean(np.log([0.7, 0.6, 0.2, 0.4]))
+    assert log_loss(TRUE, PROBA) == pytest.approx(expected)
+    assert np.isfinite(log_loss([0], [[0.0, 1.0]]))  # clipped, never infinite
+
+
+def test_roc_auc_counts_pairs_and_ties_half():
+    from nnforge.metrics import roc_auc_score
+
+    p1 = np.array([0.1, 0.4, 0.35, 0.8, 0.4])
+    y = np.array([0, 0, 1, 1, 1])
+    proba = np.stack([1 - p1, p1], axis=1)
+    # positives 0.35, 0.8, 0.4 against negatives 0.1, 0.4: pairs won 1+0+1+1+1 + tie 0.5 = 4.5/6
+    assert roc_auc_score(y, proba) == pytest.approx(4.5 / 6)
+    assert np.isnan(roc_auc_score(np.zeros(5, dtype=int), proba))
+
+
+def test_scores_by_task():
+    from nnforge.metrics import scores
+
+    assert set(scores("classification", TRUE, PROBA)) == {
+        "accuracy",
+        "balanced_accuracy",
+        "log_loss",
+    }
+    binary = scores("classification", [0, 1], [[0.9, 0.1], [0.2, 0.8]])
+    assert binary["roc_auc"] == 1.0
+    assert set(scores("regression", [1.0, 2.0], [1.0, 2.5])) == {"r2", "mae"}

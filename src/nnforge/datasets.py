@@ -30,9 +30,11 @@ __all__ = [
     "KING_COUNTY_SHA256",
     "KING_COUNTY_SOURCE",
     "KING_COUNTY_UNITS",
+    "PENGUINS_PATH",
     "fetch_king_county",
     "king_county",
     "king_county_path",
+    "penguins",
     "search_paths",
 ]
 
@@ -61,6 +63,24 @@ KING_COUNTY_UNITS: dict[str, str] = {
 def units_of(dataset_name: str | None) -> dict[str, str]:
     """Column units of a dataset nnforge knows by name (the file stem), else none."""
     return dict(KING_COUNTY_UNITS) if dataset_name == Path(KING_COUNTY_FILE).stem else {}
+
+
+# The Palmer penguins (344 rows, CC0) ship inside the package; provenance in penguins.SOURCE.txt.
+PENGUINS_PATH = Path(__file__).resolve().parent / "_datasets" / "penguins.parquet"
+
+
+def penguins() -> pl.DataFrame:
+    """The Palmer penguins (344 rows x 8 columns, CC0) shipped with the package.
+
+    A small classification table: the ``species`` (3 classes) from island, bill, flipper, body
+    mass, sex and year, with missing values. See ``_datasets/penguins.SOURCE.txt``.
+
+    Examples
+    --------
+    >>> penguins().shape
+    (344, 8)
+    """
+    return read_table(PENGUINS_PATH)
 
 
 def default_dest_dir() -> Path:

@@ -3,7 +3,9 @@
 For every input feature (or group of features from one source column: a column with its square,
 the one-hot columns of a category), its values are shuffled across the held-out rows of each
 fold, ``n_shuffles`` times, and the drop in R² (original units) of that fold's own model is
-measured. All shuffles of a feature, for all folds, go through the network in one call.
+measured. All shuffles of a feature, for all folds, go through the network in one call. A class
+target is scored with the run's metric instead (default log loss: the importance is then the
+increase in log loss; for accuracy and the like, the drop).
 
 Importance is the mean drop over folds and shuffles; ``importance_std`` is the standard
 deviation across folds of each fold's mean drop. ``relative`` is the share (percent) of the
@@ -22,7 +24,15 @@ from threadpoolctl import threadpool_limits
 
 from nnforge._validation import check_scalar
 from nnforge.data import derive
-from nnforge.metrics import r2_score
+from nnforge.metrics import (
+    GREATER_IS_BETTER,
+    accuracy_score,
+    balanced_accuracy_score,
+    log_loss,
+    mean_absolute_error,
+    r2_score,
+    roc_auc_score,
+)
 from nnforge.nn import Network
 from nnforge.training.loop import Inverter
 from nnforge.training.run import Run
@@ -44,8 +54,9 @@ def permutation_importance_arrays(
     *,
     n_shuffles: int = 10,
     seed: int = 0,
+    metric: str = "r2",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """R² drop for each column set, per replica (fold): returns ``(mean, std)`` over folds.
+    """Score drop for each column set, per replica (fold): returns ``(mean, std)`` over folds.
 
     Parameters
     ----------
@@ -59,6 +70,10 @@ def permutation_importance_arrays(
         Map replica r's raw outputs to original units.
     columns : sequence of sequences of int
         The input columns shuffled together, one entry per reported importance.
+    metric : str, default="r2"
+        What is measured (a name of :data:`nnforge.metrics.GREATER_IS_BETTER`); the importance
+        is the loss of quality, so a metric where lower is better (log loss, MAE) counts its
+        increase.
     """
     n_shuffles = int(check_scalar(n_shuffles, "n_shuffles", min_val=1))
     R = network.replicas
@@ -68,7 +83,8 @@ def permutation_importance_arrays(
     for r, xr in enumerate(xs):
         x[r, : sizes[r]] = xr
     base = network.predict(x)
-    base_r2 = np.array([r2_score(ys_true[r], inverters[r](base[r, : sizes[r]])) for r in range(R)])
+    score = _scorer(metric)
+    base_r2 = np.array([score(ys_true[r], inverters[r](base[r, : sizes[r]])) for r in range(R)])
     rng = np.random.default_rng(seed)
     drops = np.empty((len(columns), R))
     tiled = np.repeat(x[:, None], n_shuffles, axis=1)  # (R, S, V, F)
@@ -84,12 +100,35 @@ def permutation_importance_arrays(
         for r in range(R):
             n = sizes[r]
             orig = inverters[r](pred[r, :, :n].reshape(n_shuffles * n, -1))
-            scores = r2_score(
-                np.broadcast_to(ys_true[r], (n_shuffles, *ys_true[r].shape)),
-                orig.reshape(n_shuffles, n, -1),
-            )
+            if metric == "r2":  # all shuffles in one call
+                scores = r2_score(
+                    np.broadcast_to(ys_true[r], (n_shuffles, *ys_true[r].shape)),
+                    orig.reshape(n_shuffles, n, -1),
+                )
+            else:
+                shuffled = orig.reshape(n_shuffles, n, -1)
+                scores = np.array([score(ys_true[r], shuffled[s]) for s in range(n_shuffles)])
             drops[g, r] = base_r2[r] - float(np.mean(scores))
     return drops.mean(axis=1), drops.std(axis=1)
+
+
+_METRICS = {
+    "r2": r2_score,
+    "mae": mean_absolute_error,
+    "accuracy": accuracy_score,
+    "balanced_accuracy": balanced_accuracy_score,
+    "log_loss": log_loss,
+    "roc_auc": roc_auc_score,
+}
+
+
+def _scorer(metric: str):
+    """``metric`` as a greater-is-better score of ``(y_true, y_pred)``."""
+    if metric not in _METRICS:
+        msg = f"`metric` must be one of {sorted(_METRICS)}. Received: metric={metric!r}"
+        raise ValueError(msg)
+    fn, sign = _METRICS[metric], 1.0 if GREATER_IS_BETTER[metric] else -1.0
+    return lambda y_true, y_pred: sign * float(fn(y_true, y_pred))
 
 
 def _table(names: list[str], groups: list[str] | None, mean: np.ndarray, std: np.ndarray):
@@ -113,6 +152,7 @@ def permutation_importance(
     *,
     n_shuffles: int = 10,
     seed: int = 0,
+    metric: str = "r2",
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per-feature and per-source-column importance tables, sorted by importance.
 
@@ -131,11 +171,19 @@ def permutation_importance(
         [[j] for j in range(len(names))],
         n_shuffles=n_shuffles,
         seed=seed,
+        metric=metric,
     )
     group_names = list(dict.fromkeys(group_of))
     members = [[j for j, g in enumerate(group_of) if g == name] for name in group_names]
     per_group = permutation_importance_arrays(
-        network, xs, ys_true, inverters, members, n_shuffles=n_shuffles, seed=seed + 1
+        network,
+        xs,
+        ys_true,
+        inverters,
+        members,
+        n_shuffles=n_shuffles,
+        seed=seed + 1,
+        metric=metric,
     )
     return _table(names, group_of, *per_feature), _table(group_names, None, *per_group)
 
@@ -158,7 +206,9 @@ def held_out_arrays(run: Run) -> tuple[list[np.ndarray], list[np.ndarray]]:
 def run_importance(
     run_dir: str | Path, *, n_shuffles: int = 10, seed: int = 0
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Importance for a saved run, each fold's model on its own held-out rows."""
+    """Importance for a saved run, each fold's model on its own held-out rows, measured with
+    the run's metric (R² for regression unless the spec names another; log loss by default for
+    a class target)."""
     run = Run.load(run_dir)
     xs, ys = held_out_arrays(run)
     pipeline = run.pipelines[0]
@@ -172,4 +222,5 @@ def run_importance(
             pipeline.feature_groups_,
             n_shuffles=n_shuffles,
             seed=seed,
+            metric=run.model.selection_metric,
         )

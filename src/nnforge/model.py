@@ -19,15 +19,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nnforge._io import atomic_write_text
 from nnforge._validation import format_validation_error
 from nnforge.data import DatasetSpec
+from nnforge.data.targets import n_encoded_outputs
 from nnforge.exceptions import SpecError
 from nnforge.nn import Dense, Network, activations, initializers, losses, optimizers
 
@@ -35,6 +44,7 @@ __all__ = [
     "EarlyStopping",
     "KFolds",
     "LayerSpec",
+    "Metric",
     "Model",
     "Split",
 ]
@@ -148,6 +158,14 @@ class EarlyStopping(_Spec):
     validation_fraction: float = Field(default=0.1, gt=0, lt=0.5)
 
 
+Metric = Literal["log_loss", "accuracy", "balanced_accuracy", "roc_auc", "r2", "mae", "loss"]
+# The loss a class target needs, by its number of encoded outputs (1: sigmoid, k: softmax).
+_CLASS_HEAD = {
+    True: ("sigmoid", "binary_crossentropy"),
+    False: ("softmax", "categorical_crossentropy"),
+}
+_CLASSIFICATION_METRICS = ("log_loss", "accuracy", "balanced_accuracy", "roc_auc")
+
 # -- the model ---------------------------------------------------------------------------------
 
 
@@ -167,6 +185,42 @@ class Model(_Spec):
     )
     seed: int = Field(default=0, ge=0)
     dtype: Literal["float32", "float64"] = "float32"
+    metric: Metric | None = Field(
+        default=None,
+        description=(
+            "scores the folds (best fold, summary) and is what early stopping monitors; default: "
+            "log_loss for a class target, else r2 (with early stopping on the loss)"
+        ),
+    )
+    data: str | None = Field(
+        default=None, description="the data file, relative to the spec file (or absolute)"
+    )
+
+    @model_validator(mode="after")
+    def _trainable(self) -> Model:
+        problems = list(_head_problems(self))
+        if problems:
+            raise ValueError("; ".join(f"{path}: {msg}" for path, msg in problems))
+        return self
+
+    # -- the task ------------------------------------------------------------------------------
+
+    @property
+    def task(self) -> str:
+        """``"classification"`` for a class target, else ``"regression"``."""
+        return "classification" if self.dataset.class_target else "regression"
+
+    @property
+    def selection_metric(self) -> str:
+        """The metric that scores folds: ``metric``, else log loss or R² by task."""
+        if self.metric is not None and self.metric != "loss":
+            return self.metric
+        return "log_loss" if self.task == "classification" else "r2"
+
+    @property
+    def monitor_metric(self) -> str:
+        """What early stopping watches: ``metric``, else the loss (log loss for classes)."""
+        return self.metric or "loss"
 
     # -- JSON ----------------------------------------------------------------------------------
 
@@ -181,6 +235,14 @@ class Model(_Spec):
         return json.dumps(self.to_dict(), indent=2)
 
     @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "<dict>") -> Model:
+        """Validate a plain dict; errors become :class:`SpecError` naming each JSON path."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(format_validation_error(exc, f"spec {source}", data)) from None
+
+    @classmethod
     def from_json(cls, text: str, *, source: str = "<string>") -> Model:
         """Parse and validate JSON; errors name the JSON path of each problem."""
         try:
@@ -188,10 +250,7 @@ class Model(_Spec):
         except json.JSONDecodeError as exc:
             msg = f"invalid spec {source}: not valid JSON: {exc}"
             raise SpecError(msg) from None
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise SpecError(format_validation_error(exc, f"spec {source}", data)) from None
+        return cls.from_dict(data, source=source)
 
     def to_json_file(self, path: str | Path) -> Path:
         """Write the spec atomically (temporary name, then rename)."""
@@ -216,6 +275,21 @@ class Model(_Spec):
         for key, value in changes.items():
             data[key] = value.model_dump() if isinstance(value, BaseModel) else value
         return Model.model_validate(data)
+
+    def with_dataset(self, dataset: DatasetSpec) -> Model:
+        """A validated copy with another dataset spec (e.g. its classes filled from the file);
+        a head that does not fit the new outputs is a :class:`SpecError` naming its path."""
+        data = {**self.to_dict(), "dataset": dataset.to_dict()}
+        return Model.from_dict(data, source="with the classes found in the data")
+
+    def data_path(self, spec_file: str | Path | None = None) -> Path | None:
+        """``data`` resolved against the spec file's folder (None when the spec names none)."""
+        if self.data is None:
+            return None
+        path = Path(self.data).expanduser()
+        if not path.is_absolute() and spec_file is not None:
+            path = Path(spec_file).parent / path
+        return path
 
     def layer_units(self, n_inputs: int) -> list[int]:
         """Units of every layer once the number of inputs is known."""
@@ -244,3 +318,71 @@ class Model(_Spec):
             dtype=self.dtype,
             seed=seeds,
         )
+
+
+def _head_problems(model: Model) -> Iterator[tuple[str, str]]:
+    """``(json_path, message)`` for every last layer / loss / target combination that cannot
+    train, found from the spec alone (``check_targets`` checks what needs the data)."""
+    last = len(model.layers) - 1
+    for i, layer in enumerate(model.layers):
+        if layer.activation == "softmax" and layer.units == 1:
+            yield (
+                f"layers[{i}].activation",
+                "softmax over 1 unit always outputs 1; use sigmoid for one output",
+            )
+    head = model.layers[last]
+    target = model.dataset.class_target
+    outputs = model.dataset.out_features_names()
+    if target is not None:
+        labels = model.dataset.features[target].classes.labels  # type: ignore[union-attr]
+        binary = None if labels is None else len(labels) == 2
+        if binary is None and head.activation in ("sigmoid", "softmax"):
+            binary = head.activation == "sigmoid"
+        if labels is not None and isinstance(head.units, int):
+            expected = n_encoded_outputs(len(labels))
+            if head.units != expected:
+                yield (
+                    f"layers[{last}].units",
+                    f"the class target `{target}` has {len(labels)} classes, encoded as "
+                    f"{expected} output(s); the last layer has {head.units} unit(s)",
+                )
+        if binary is not None:
+            activation, loss = _CLASS_HEAD[binary]
+            kind = "2 classes (one 0/1 output)" if binary else "one-hot classes"
+            if head.activation != activation:
+                yield (
+                    f"layers[{last}].activation",
+                    f"the class target `{target}` has {kind}: the last layer needs "
+                    f"{activation}. Received: {head.activation!r}",
+                )
+            if model.loss != loss:
+                yield (
+                    "loss",
+                    f"the class target `{target}` has {kind}: the loss must be {loss!r}. "
+                    f"Received: {model.loss!r}",
+                )
+        if model.metric in ("r2", "mae"):
+            yield "metric", f"{model.metric!r} is a regression metric; the target has classes"
+        return
+    if isinstance(head.units, int) and outputs and head.units != len(outputs):
+        yield (
+            f"layers[{last}].units",
+            f"the spec has {len(outputs)} output(s) {outputs}; the last layer has "
+            f"{head.units} unit(s)",
+        )
+    if model.loss == "categorical_crossentropy":
+        yield (
+            "loss",
+            "categorical_crossentropy needs one-hot targets: mark the output as a class target "
+            '(`"classes": {}`), which also sets the outputs',
+        )
+    if model.loss == "binary_crossentropy":
+        for name in outputs:
+            if model.dataset.features[name].scale == "zscore":
+                yield (
+                    "loss",
+                    f"binary_crossentropy needs targets in [0, 1], but `{name}` is z-scored; "
+                    'use min-max scaling or mark it as a class target (`"classes": {}`)',
+                )
+    if model.metric in _CLASSIFICATION_METRICS:
+        yield "metric", f"{model.metric!r} needs a class target (`classes` on the output)"

@@ -36,14 +36,18 @@ from nnforge._io import atomic_path
 from nnforge.metrics import mean_absolute_error, r2_score
 
 __all__ = [
+    "calibration_plot",
     "compare_runs",
+    "confusion_matrix",
     "feature_boxplots",
     "figure_to_png",
     "geo_map",
     "importance_bar",
     "loss_curves",
+    "metric_curves",
     "predicted_vs_true",
     "predictions_by_feature",
+    "probability_histograms",
     "r2_curves",
     "save_figure",
     "xor_surface",
@@ -67,6 +71,10 @@ _METRIC_LABELS = {
     "mae": "validation MAE",
     "lr": "learning rate",
     "val_loss_std": "validation loss std",
+    "accuracy": "validation accuracy",
+    "balanced_accuracy": "validation balanced accuracy",
+    "log_loss": "validation log loss",
+    "roc_auc": "validation ROC AUC",
 }
 
 
@@ -324,6 +332,133 @@ def r2_curves(history: pl.DataFrame, *, title: str | None = None) -> Figure:
         title="R² below -1 not shown" if low < -1.0 else None,
         title_fontsize="small",
     )
+    return fig
+
+
+def metric_curves(
+    history: pl.DataFrame, metric: str = "accuracy", *, title: str | None = None
+) -> Figure:
+    """A validation metric (``accuracy``, ``log_loss``...) per epoch: one line per fold and
+    the mean across folds."""
+    rows = _history(history, metric)
+    label = _METRIC_LABELS.get(metric, metric)
+    fig = _figure(7.5, 4.6)
+    ax = fig.add_subplot()
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(label)
+    ax.set_title(title or f"{label[0].upper()}{label[1:]} per fold and epoch")
+    ax.grid(True, alpha=0.3)
+    if rows.height == 0:
+        _note(ax, f"no {metric} values recorded")
+        return fig
+    folds = _folds(rows)
+    for color, (fold, epochs, vals) in zip(_fold_colors(len(folds)), folds, strict=True):
+        ax.plot(epochs, vals, color=color, lw=1.0, alpha=0.85, label=f"fold {fold}")
+    if len(folds) > 1:
+        epochs, mean, _ = _mean_std(rows, metric)
+        ax.plot(epochs, mean, color="black", lw=2.0, ls="--", label="mean")
+    ax.legend(fontsize="small", ncol=2 if len(folds) > 4 else 1)
+    return fig
+
+
+def confusion_matrix(
+    counts: Any, labels: Sequence[Any], *, normalize: bool = False, title: str | None = None
+) -> Figure:
+    """A confusion matrix as a heat map: rows are the true class, columns the predicted one.
+
+    ``normalize`` divides every row by its total, so the diagonal is each class's recall.
+    """
+    cm = np.asarray(counts, dtype=np.float64)
+    k = len(labels)
+    if cm.shape != (k, k):
+        msg = f"`counts` must be ({k}, {k}) for {k} labels. Received: counts.shape={cm.shape}"
+        raise ValueError(msg)
+    if normalize:
+        totals = cm.sum(axis=1, keepdims=True)
+        cm = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
+    size = 2.2 + 0.55 * k
+    fig = _figure(size + 1.2, size)
+    ax = fig.add_subplot()
+    image = ax.imshow(cm, cmap="Blues", vmin=0, vmax=1 if normalize else max(cm.max(), 1))
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    names = [str(v) for v in labels]
+    ax.set_xticks(range(k), names, rotation=45 if k > 4 else 0, ha="right" if k > 4 else "center")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(
+        title
+        or (
+            "Confusion matrix, share of each true class"
+            if normalize
+            else "Confusion matrix, counts"
+        )
+    )
+    if k <= 15:
+        high = cm.max() / 2 if cm.max() > 0 else 0.5
+        for i in range(k):
+            for j in range(k):
+                text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
+                color = "white" if cm[i, j] > high else "black"
+                ax.text(j, i, text, ha="center", va="center", fontsize="small", color=color)
+    return fig
+
+
+def calibration_plot(
+    y_true: Any, proba: Any, *, bins: int = 10, label: str = "class 1", title: str | None = None
+) -> Figure:
+    """Reliability diagram of a binary target: observed share of positives against the mean
+    predicted probability, in equal-width probability bins (marker area ~ rows in the bin)."""
+    t = _vector(y_true, "y_true")
+    p = _vector(proba, "proba")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1]), 0, bins - 1)
+    fig = _figure(6.0, 5.4)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="gray", ls="--", lw=1, label="perfectly calibrated")
+    xs, ys, ns = [], [], []
+    for b in range(bins):
+        inside = which == b
+        if inside.any():
+            xs.append(float(p[inside].mean()))
+            ys.append(float(t[inside].mean()))
+            ns.append(int(inside.sum()))
+    if xs:
+        area = 20 + 300 * np.asarray(ns) / max(ns)
+        ax.plot(xs, ys, color=PRED_COLOR, lw=1.2)
+        ax.scatter(xs, ys, s=area, color=PRED_COLOR, alpha=0.7, label="out-of-fold bins")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"mean predicted probability of {label}")
+    ax.set_ylabel(f"observed share of {label}")
+    ax.set_title(title or "Calibration (reliability)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="upper left", fontsize="small")
+    return fig
+
+
+def probability_histograms(
+    y_true: Any, proba: Any, labels: Sequence[Any], *, title: str | None = None
+) -> Figure:
+    """For every class, the histogram of its predicted probability, split by whether the row
+    truly is that class (red) or not (blue): good separation puts them at opposite ends."""
+    t = np.asarray(y_true, dtype=np.int64)
+    p = np.asarray(proba, dtype=np.float64)
+    k = len(labels)
+    shown = list(range(k)) if k > 2 else [1]  # for 2 classes one panel says it all
+    cols = min(len(shown), 3)
+    rows = int(np.ceil(len(shown) / cols))
+    fig = _figure(4.2 * cols, 3.2 * rows)
+    edges = np.linspace(0.0, 1.0, 21)
+    for i, c in enumerate(shown):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.hist(p[t == c, c], bins=edges, color=TRUE_COLOR, alpha=0.6, label=f"is {labels[c]}")
+        ax.hist(p[t != c, c], bins=edges, color=PRED_COLOR, alpha=0.6, label="other rows")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"predicted probability of {labels[c]}")
+        ax.set_ylabel("rows")
+        ax.legend(fontsize="x-small")
+    fig.suptitle(title or "Out-of-fold predicted probabilities")
     return fig
 
 
@@ -843,7 +978,11 @@ def feature_boxplots(
 
 
 def importance_bar(
-    importance: pl.DataFrame, *, top: int | None = None, title: str | None = None
+    importance: pl.DataFrame,
+    *,
+    top: int | None = None,
+    title: str | None = None,
+    measure: str = "the R² drop",
 ) -> Figure:
     """Sorted horizontal bar chart of relative importance (%) with ± std error bars.
 
@@ -857,6 +996,8 @@ def importance_bar(
         Show only the ``top`` most important features.
     title : str, optional
         Figure title.
+    measure : str, default="the R² drop"
+        What the importance measures, for the axis label (e.g. "the log loss increase").
 
     Returns
     -------
@@ -899,7 +1040,7 @@ def importance_bar(
     ax.set_yticklabels(names, fontsize="small")
     ax.set_ylim(len(names) - 0.5, -0.5)
     ax.set_xlim(right=float(np.nanmax(np.append(ends, 0))) * 1.15 + 1e-9)
-    ax.set_xlabel("relative importance (% of the R² drop when the feature is shuffled)")
+    ax.set_xlabel(f"relative importance (% of {measure} when the feature is shuffled)")
     ax.set_ylabel("feature")
     ax.set_title(title or "Permutation feature importance")
     ax.axvline(0, color="0.3", lw=0.8)

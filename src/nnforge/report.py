@@ -33,7 +33,15 @@ from nnforge._format import format_number
 from nnforge._io import atomic_write_text
 from nnforge.exceptions import NNForgeError
 
-__all__ = ["GENERATOR", "SECTIONS", "html_figure", "html_page", "html_table", "write_report"]
+__all__ = [
+    "CLASSIFICATION_SECTIONS",
+    "GENERATOR",
+    "SECTIONS",
+    "html_figure",
+    "html_page",
+    "html_table",
+    "write_report",
+]
 
 #: Section anchors and headings, in report order.
 SECTIONS: dict[str, str] = {
@@ -47,6 +55,21 @@ SECTIONS: dict[str, str] = {
     "boxplots": "Feature distributions before and after preprocessing",
     "importance": "Feature importance",
     "worst": "Worst predictions",
+}
+
+#: The sections of a class target's report, in order.
+CLASSIFICATION_SECTIONS: dict[str, str] = {
+    "spec": "Specification",
+    "summary": "Summary metrics",
+    "loss": "Loss curves",
+    "metrics": "Accuracy and log loss curves",
+    "confusion": "Confusion matrix",
+    "per_class": "Precision and recall per class",
+    "calibration": "Calibration",
+    "probabilities": "Predicted probabilities",
+    "boxplots": "Feature distributions before and after preprocessing",
+    "importance": "Feature importance",
+    "worst": "Most confident mistakes",
 }
 
 # What bad data (not a bug) raises while a figure is drawn: reported as a note.
@@ -93,6 +116,7 @@ def _read_history(run_dir: Path) -> pl.DataFrame | None:
     if frame is None:
         return None
     floats = ("train_loss", "val_loss", "val_loss_std", "r2", "mae", "lr")
+    floats += ("accuracy", "balanced_accuracy", "log_loss", "roc_auc")
     return frame.with_columns(pl.col(c).cast(pl.Float64) for c in floats if c in frame.columns)
 
 
@@ -238,8 +262,9 @@ def _note(text: str) -> str:
 class _Report:
     """Accumulates sections and images; optionally saves each figure as a PNG too."""
 
-    def __init__(self, plots_dir: Path | None) -> None:
-        self.sections: dict[str, list[str]] = {key: [] for key in SECTIONS}
+    def __init__(self, plots_dir: Path | None, headings: Mapping[str, str] = SECTIONS) -> None:
+        self.headings = dict(headings)
+        self.sections: dict[str, list[str]] = {key: [] for key in headings}
         self.plots_dir = plots_dir
 
     def add(self, section: str, fragment: str) -> None:
@@ -257,9 +282,9 @@ class _Report:
         self.add(section, html_figure(plots.figure_to_png(fig), caption))
 
     def render(self, title: str, meta: str) -> str:
-        nav = "".join(f'<li><a href="#{k}">{_esc(v)}</a></li>' for k, v in SECTIONS.items())
+        nav = "".join(f'<li><a href="#{k}">{_esc(v)}</a></li>' for k, v in self.headings.items())
         body = "".join(
-            f'<section id="{key}"><h2>{_esc(SECTIONS[key])}</h2>{"".join(parts)}</section>'
+            f'<section id="{key}"><h2>{_esc(self.headings[key])}</h2>{"".join(parts)}</section>'
             for key, parts in self.sections.items()
         )
         return html_page(title, f"<nav><ol>{nav}</ol></nav>{body}", meta=meta)
@@ -419,12 +444,13 @@ def write_report(
         msg = f"run directory `{run_dir}` does not exist. Received: run_dir={str(run_dir)!r}"
         raise FileNotFoundError(msg)
     out = run_dir / "report.html" if out is None else Path(out)
-    report = _Report(None if plots_dir is None else Path(plots_dir))
-
     spec = _read_json(run_dir / "spec.json")
     units = dict(_dataset_units(spec) if units is None else units)
     evaluation = _read_json(run_dir / "evaluation.json")
     summary = evaluation.get("summary", {}) if isinstance(evaluation, Mapping) else {}
+    classes = summary.get("task") == "classification"
+    headings = CLASSIFICATION_SECTIONS if classes else SECTIONS
+    report = _Report(None if plots_dir is None else Path(plots_dir), headings)
     history = _read_history(run_dir)
     predictions, predictions_name = _read_table(run_dir, "predictions")
     importance, _ = _read_table(run_dir, "importance")
@@ -432,8 +458,11 @@ def write_report(
 
     _spec_section(report, spec)
     _summary_section(report, evaluation)
+    measure = _importance_measure(summary.get("metric") or "r2")
 
-    if history is None:
+    if classes:
+        _classification_sections(report, history, predictions, predictions_name, summary, n_worst)
+    elif history is None:
         for key in ("loss", "r2"):
             report.add(key, _note("history.csv not found in the run directory."))
     else:
@@ -441,7 +470,9 @@ def write_report(
         report.figure("r2", "r2", lambda: plots.r2_curves(history), "Validation R² per fold.")
 
     target = None if predictions is None else _find_target(predictions, summary)
-    if predictions is None or target is None:
+    if classes:
+        pass
+    elif predictions is None or target is None:
         why = (
             f"{predictions_name} not found in the run directory."
             if predictions is None
@@ -462,7 +493,7 @@ def write_report(
             ),
         )
     else:
-        _importance_section(report, importance, importance_groups)
+        _importance_section(report, importance, importance_groups, measure)
 
     if before_after is None and predictions is not None and target is not None:
         before_after = _preprocessed(run_dir, spec, predictions, target)
@@ -552,23 +583,126 @@ def _prediction_sections(
         report.add("map", _note("no latitude/longitude columns in the predictions."))
 
 
+def _importance_measure(metric: str) -> str:
+    from nnforge.metrics import GREATER_IS_BETTER
+
+    label = {"r2": "R²", "mae": "MAE", "roc_auc": "ROC AUC"}.get(metric, metric.replace("_", " "))
+    return f"{label} {'drop' if GREATER_IS_BETTER.get(metric, True) else 'increase'}"
+
+
 def _importance_section(
-    report: _Report, importance: pl.DataFrame, groups: pl.DataFrame | None
+    report: _Report, importance: pl.DataFrame, groups: pl.DataFrame | None, measure: str
 ) -> None:
     report.figure(
         "importance",
         "importance",
-        lambda: plots.importance_bar(importance),
-        "Permutation importance: relative drop of R² when each feature is shuffled (± std).",
+        lambda: plots.importance_bar(importance, measure=f"the {measure}"),
+        f"Permutation importance: relative {measure} when each feature is shuffled (± std).",
     )
     if groups is not None:
         report.figure(
             "importance",
             "importance_groups",
-            lambda: plots.importance_bar(groups, title="Permutation importance by source column"),
+            lambda: plots.importance_bar(
+                groups, title="Permutation importance by source column", measure=f"the {measure}"
+            ),
             "The same, shuffling every feature derived from one source column together.",
         )
     report.add("importance", "<h3>Importance table</h3>" + html_table(importance.to_dicts()))
+
+
+def _classification_sections(
+    report: _Report,
+    history: pl.DataFrame | None,
+    predictions: pl.DataFrame | None,
+    predictions_name: str,
+    summary: Mapping[str, Any],
+    n_worst: int,
+) -> None:
+    """Curves, confusion matrices, per-class precision/recall, calibration (2 classes),
+    probability histograms and the most confident mistakes of a class target."""
+    from nnforge import metrics
+
+    if history is None:
+        for key in ("loss", "metrics"):
+            report.add(key, _note("history.csv not found in the run directory."))
+    else:
+        report.figure("loss", "loss", lambda: plots.loss_curves(history), _caption_loss(history))
+        for metric in ("accuracy", "log_loss"):
+            report.figure(
+                "metrics",
+                metric,
+                lambda m=metric: plots.metric_curves(history, m),
+                f"Validation {metric.replace('_', ' ')} per fold and epoch (held-out rows).",
+            )
+    target, labels = summary.get("target"), summary.get("classes") or []
+    proba_cols = [f"{target}_proba_{label}" for label in labels]
+    keys = ("confusion", "per_class", "calibration", "probabilities", "worst")
+    if predictions is None or not all(c in predictions.columns for c in proba_cols):
+        for key in keys:
+            report.add(key, _note(f"no class probabilities in {predictions_name}."))
+        return
+    names = [str(v) for v in labels]
+    truth = predictions.get_column(target).cast(pl.String)
+    index = truth.replace_strict(names, list(range(len(names))), return_dtype=pl.Int64)
+    t = index.to_numpy()
+    p = predictions.select(proba_cols).to_numpy().astype(np.float64)
+    counts = metrics.confusion_matrix(t, p)
+    report.figure(
+        "confusion",
+        "confusion_counts",
+        lambda: plots.confusion_matrix(counts, labels),
+        "Out-of-fold confusion matrix: rows are the true class, columns the predicted one.",
+    )
+    report.figure(
+        "confusion",
+        "confusion_normalized",
+        lambda: plots.confusion_matrix(counts, labels, normalize=True),
+        "The same, each row divided by its total (the diagonal is each class's recall).",
+    )
+    precision, recall = metrics.precision_recall(t, p)
+    rows = [
+        {
+            "class": name,
+            "rows": int(counts[i].sum()),
+            "predicted": int(counts[:, i].sum()),
+            "precision": float(precision[i]),
+            "recall": float(recall[i]),
+        }
+        for i, name in enumerate(names)
+    ]
+    report.add("per_class", html_table(rows, ["class", "rows", "predicted", "precision", "recall"]))
+    if len(labels) == 2:
+        report.figure(
+            "calibration",
+            "calibration",
+            lambda: plots.calibration_plot(t, p[:, 1], label=names[1]),
+            f"Observed share of {names[1]} against the predicted probability, in 10 bins.",
+        )
+    else:
+        report.add("calibration", _note("the calibration plot is drawn for 2 classes only."))
+    report.figure(
+        "probabilities",
+        "probabilities",
+        lambda: plots.probability_histograms(t, p, labels),
+        "Out-of-fold predicted probability of each class, for the rows of that class (red) and "
+        "the others (blue).",
+    )
+    true_p = p[np.arange(len(t)), t]
+    wrong = predictions.with_columns(pl.Series("p_true_class", true_p)).filter(
+        pl.col(f"{target}_pred").cast(pl.String) != truth
+    )
+    worst = wrong.sort("p_true_class").head(n_worst)
+    first = [c for c in (*_ID_NAMES, "fold") if c in worst.columns]
+    first += [target, f"{target}_pred", "p_true_class"]
+    rest = [c for c in worst.columns if c not in first][:10]
+    caption = (
+        f"{wrong.height} of {len(t)} rows are misclassified out of fold; the {worst.height} with "
+        f"the lowest predicted probability of their true class:"
+    )
+    report.add(
+        "worst", f"<p>{_esc(caption)}</p>" + html_table(worst.select(first + rest).to_dicts())
+    )
 
 
 def _slug(name: str) -> str:

@@ -182,11 +182,13 @@ def test_spec_init_lists_every_column_with_its_type(data_csv: Path) -> None:
     assert features["id"]["is_id"] is True
     assert features["date"]["date_format"] == "%Y-%m-%d"
     assert "one_hot" in features["kind"]
-    assert [layer["units"] for layer in spec["layers"]] == ["inputs+1", "inputs+1", 1]
+    assert [layer["units"] for layer in spec["layers"]] == [32, 32, 1]  # inputs+1, at least 32
     assert spec["layers"][-1]["activation"] == "linear"
     assert spec["optimizer"]["name"] == "adam"
     assert spec["trainer"] == {"name": "kfolds", "k": 5}
-    assert spec["epochs"] == 100
+    # sized to the 300 rows (see test_classification_cli for the sizing), early stopping on
+    assert (spec["batch_size"], spec["epochs"]) == (16, 500)
+    assert spec["early_stopping"]["patience"] == 50
 
 
 def test_spec_init_without_target_notes_it(

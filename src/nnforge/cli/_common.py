@@ -31,7 +31,9 @@ __all__ = [
     "is_predictions_file",
     "load_run",
     "load_spec",
+    "one_line",
     "positive_int",
+    "spec_errors",
     "timestamp",
 ]
 
@@ -82,14 +84,24 @@ def load_spec(path: str | Path) -> Model:
     if not path.is_file():
         msg = f"spec file `{path}` not found"
         raise CLIError(msg, "write one with `nnforge spec init DATA.csv --target COL > spec.json`")
-    try:
+    with spec_errors(path):
         return Model.from_json_file(path)
+
+
+def one_line(text: str) -> str:
+    """A multi-line message (``invalid spec:`` then one path per line) on one line."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[0] + (" " + "; ".join(lines[1:]) if len(lines) > 1 else "") if lines else ""
+
+
+@contextlib.contextmanager
+def spec_errors(path: str | Path) -> Iterator[None]:
+    """Turn a :class:`SpecError` into a one-line :class:`CLIError` pointing at ``spec check``."""
+    try:
+        yield
     except SpecError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        msg = lines[0] + (" " + "; ".join(lines[1:]) if len(lines) > 1 else "")
-        raise CLIError(
-            msg, f"fix the JSON path(s) named above; `nnforge spec check {path}`"
-        ) from None
+        hint = f"fix the JSON path(s) named above; `nnforge spec check {path}`"
+        raise CLIError(one_line(str(exc)), hint) from None
 
 
 def check_run_dir(path: str | Path) -> Path:

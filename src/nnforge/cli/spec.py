@@ -4,22 +4,39 @@
 ``Dataset::from_csv``) and adds what makes the spec trainable as is: numeric columns min-max
 normalised, a date-like text column parsed into month and timestamp, a clashing or non-numeric
 ``id`` kept out of the model, short text columns one-hot encoded, the rest left out of the model.
+
+The target decides the head: a text target, or an integer one with few distinct values, is a
+class target (sigmoid + binary cross-entropy for 2 classes, softmax + categorical cross-entropy
+otherwise, metric log loss); anything else is regression (linear + MSE). ``--task`` overrides the
+guess. Batch size and epochs are sized to the number of rows, with early stopping on.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from nnforge.cli._common import CLIError, examples, fold_count, load_spec, positive_int
+from nnforge.cli._common import (
+    CLIError,
+    data_errors,
+    examples,
+    fold_count,
+    load_spec,
+    positive_int,
+    spec_errors,
+)
+from nnforge.cli.train import resolve_data
 from nnforge.data import (
     AddExtractedMonth,
     AddExtractedTimestamp,
+    Classes,
     DatasetSpec,
     DateFormat,
     IsId,
@@ -32,7 +49,8 @@ from nnforge.data import (
     read_table,
 )
 from nnforge.data.io import sniff_separator
-from nnforge.model import KFolds, LayerSpec, Model
+from nnforge.data.targets import label_text, learn_labels
+from nnforge.model import EarlyStopping, KFolds, LayerSpec, Model
 
 __all__ = ["register", "run_check", "run_init", "starter_spec"]
 
@@ -40,6 +58,10 @@ logger = logging.getLogger(__name__)
 
 # Text columns with at most this many distinct values are one-hot encoded.
 _MAX_CATEGORIES = 20
+# An integer target with at most this many distinct values is taken as classes.
+_MAX_INTEGER_CLASSES = 10
+# Hidden layers are `inputs+1` wide (the seed's choice) but never narrower than this.
+_MIN_HIDDEN = 32
 _DATE_FORMATS = (
     "%Y-%m-%d",
     "%Y%m%dT%H%M%S",
@@ -69,8 +91,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="print a starting model spec for a data file",
         description=(
             "Print a model spec (JSON) for DATA: every column with its inferred type, numeric "
-            "columns min-max normalised, 2 hidden ReLU layers of inputs+1 units and a linear "
-            "output, Adam, 5 folds, 100 epochs. Edit it, then run `nnforge train`."
+            "columns min-max normalised, 2 hidden ReLU layers of inputs+1 units (at least 32) "
+            "and an output layer for the target (linear + MSE, or sigmoid/softmax + "
+            "cross-entropy for a class target), Adam, 5 folds, batch and epochs sized to the "
+            "rows with early stopping. What it chose is noted on stderr. Edit it, then run "
+            "`nnforge train`."
         ),
         epilog=examples(
             "nnforge spec init kc_house_data.csv --target price > spec.json",
@@ -79,12 +104,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     init.add_argument("data", metavar="DATA", help="CSV, Parquet or Arrow IPC file")
-    init.add_argument("--target", metavar="COL", help="the column to predict (marked as output)")
+    init.add_argument(
+        "--target",
+        metavar="COL",
+        action=_Once,
+        help="the column to predict (marked as output; give it once)",
+    )
+    init.add_argument(
+        "--task",
+        choices=("auto", "classification", "regression"),
+        default="auto",
+        help=(
+            "auto (default): a text target, or an integer one with at most "
+            f"{_MAX_INTEGER_CLASSES} distinct values, is classification; else regression"
+        ),
+    )
     init.add_argument(
         "--folds", type=fold_count, default=5, metavar="K", help="k-fold k (default: 5)"
     )
     init.add_argument(
-        "--epochs", type=positive_int, default=100, metavar="N", help="epochs (default: 100)"
+        "--epochs",
+        type=positive_int,
+        metavar="N",
+        help="epochs (default: sized to the rows, with early stopping)",
     )
     init.set_defaults(func=run_init)
     check = actions.add_parser(
@@ -95,8 +137,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("spec", metavar="SPEC.json", help="model spec file")
+    check.add_argument(
+        "--data",
+        metavar="PATH",
+        help=(
+            "also check the spec against this data file (default: the spec's `data`): classes, "
+            "last layer and loss against the encoded targets"
+        ),
+    )
     check.set_defaults(func=run_check)
     parser.set_defaults(func=lambda args: _usage(parser))
+
+
+class _Once(argparse.Action):
+    """Store an option that may be given only once (a second ``--target`` would otherwise
+    silently win, and the first column would become an input that leaks the label)."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(
+                f"{option_string} given twice ({getattr(namespace, self.dest)!r} and "
+                f"{values!r}); a spec has one target"
+            )
+        setattr(namespace, self.dest, values)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -117,14 +180,62 @@ def _date_format(column: pl.Series) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Sizing:
+    """What ``spec init`` chose for the number of rows (said in a note)."""
+
+    batch_size: int
+    epochs: int
+    patience: int
+
+    def describe(self, n_rows: int) -> str:
+        return (
+            f"sized for {n_rows:,} rows: batch {self.batch_size}, up to {self.epochs} epochs, "
+            f"early stopping after {self.patience} epochs without improvement (on 10% of each "
+            f"fold's training rows)"
+        )
+
+
+def size_training(n_rows: int, folds: int, epochs: int | None = None) -> Sizing:
+    """Batch size and epochs for ``n_rows``: small tables get small batches and more epochs.
+
+    The batch is about 1/20 of the rows (a power of two in [8, 128]), so every epoch makes
+    ~15 updates even on 150 rows; epochs give some 8,000 updates in all (within [50, 500]);
+    early stopping (patience a tenth of the epochs, at least 20) ends a fold that stops
+    improving, so the upper bound costs little.
+    """
+    batch = int(min(128, max(8, 2 ** round(math.log2(max(n_rows, 1) / 20)))))
+    train_rows = n_rows * (folds - 1) / folds * 0.9
+    steps = max(1.0, math.ceil(train_rows / batch))
+    auto = int(min(500, max(50, round(8000 / steps / 10) * 10)))
+    epochs = auto if epochs is None else epochs
+    return Sizing(batch_size=batch, epochs=epochs, patience=max(20, epochs // 10))
+
+
+def detect_task(column: pl.Series) -> str:
+    """``"classification"`` for text/boolean labels or few distinct integers, else regression."""
+    dtype = column.dtype
+    if dtype == pl.Boolean or not dtype.is_numeric():
+        return "classification"
+    if dtype.is_integer() and column.drop_nulls().n_unique() <= _MAX_INTEGER_CLASSES:
+        return "classification"
+    return "regression"
+
+
 def starter_spec(
-    data: str | Path, target: str | None = None, *, folds: int = 5, epochs: int = 100
+    data: str | Path,
+    target: str | None = None,
+    *,
+    folds: int = 5,
+    epochs: int | None = None,
+    task: str = "auto",
 ) -> Model:
     """A trainable starting :class:`~nnforge.model.Model` for the columns of ``data``.
 
     What it detects and proposes is said as notes (``logging``, shown by the CLI): another
     separator or encoding, placeholders for missing values in numeric columns, constant
-    columns, missing values (median fill for inputs, rows dropped for the target).
+    columns, missing values (median fill for inputs, rows dropped for the target), the task
+    and head chosen for the target, and the batch size and epochs chosen for the rows.
     """
     options = _read_options(Path(data))
     frame = read_table(data, **options)
@@ -138,8 +249,15 @@ def starter_spec(
     if target is not None and target not in spec.features:
         msg = f"`--target` {target!r} is not a column of {data}; columns: {list(spec.features)}"
         raise CLIError(msg, "pick one of the columns listed")
+    if target is not None and task == "auto":
+        task = detect_task(frame[target])
     numeric: list[str] = []
     for name, dtype in frame.schema.items():
+        if name == target and task == "classification":
+            if frame[target].null_count():
+                spec.add_opt_to(target, Missing("drop"))
+                logger.info("target `%s` is missing in some rows: they are left out", target)
+            continue
         if name == spec.id_column:
             _handle_id(spec, frame.get_column(name))
         elif dtype.is_numeric() or dtype == pl.Boolean:
@@ -155,23 +273,79 @@ def starter_spec(
             spec.add_opt_to(name, Not(UsedInModel))
     if numeric:
         spec.add_opt(Normalized.only(numeric))
+    head, loss, metric = [LayerSpec(units=1, activation="linear")], "mse", None
     if target is not None:
-        if target not in numeric:
+        if task == "classification":
+            spec.add_opt_to(target, Out)
+            head, loss = _class_head(spec, frame[target])
+            metric = "log_loss"
+        elif target not in numeric:
             msg = (
-                f"`--target` {target!r} must be a numeric column. Received: {frame.schema[target]}"
+                f"`--target` {target!r} must be a numeric column for regression. "
+                f"Received: {frame.schema[target]}"
             )
-            raise CLIError(msg, "regression targets are numbers; pick a numeric column")
-        spec.add_opt_to(target, Out)
-    layers = [LayerSpec(units="inputs+1", activation="relu")] * 2 + [
-        LayerSpec(units=1, activation="linear")
-    ]
+            raise CLIError(msg, "leave out --task regression to train a classifier on it")
+        else:
+            spec.add_opt_to(target, Out)
+            logger.info("target `%s`: regression (linear output, mean squared error)", target)
+    sizing = size_training(frame.height, folds, epochs)
+    logger.info("%s", sizing.describe(frame.height))
+    # A class target gets a light L2 penalty: on a few hundred rows it is worth ~1 point of
+    # accuracy (benchmarks/classification.py); regression starters keep plain Adam.
+    optimizer = {"name": "adam", "weight_decay": 1e-3} if metric is not None else "adam"
+    layers = [LayerSpec(units=_hidden_units(spec, frame), activation="relu")] * 2 + head
     return Model(
         dataset=spec.validated(),
         layers=layers,
-        optimizer="adam",
+        loss=loss,
+        optimizer=optimizer,
+        batch_size=sizing.batch_size,
         trainer=KFolds(k=folds),
-        epochs=epochs,
+        epochs=sizing.epochs,
+        early_stopping=EarlyStopping(patience=sizing.patience),
+        metric=metric,
     )
+
+
+def _hidden_units(spec: DatasetSpec, frame: pl.DataFrame) -> int | str:
+    """``inputs+1`` (the seed's width), but at least ``_MIN_HIDDEN`` units for a few inputs."""
+    n = 0
+    for name, feature in spec.features.items():
+        if feature.output or not feature.used_in_model:
+            n += 2 * (feature.date_format is not None)  # month and timestamp
+        elif feature.one_hot is not None:
+            n += frame[name].n_unique()
+        else:
+            n += 1
+    return "inputs+1" if n + 1 >= _MIN_HIDDEN else _MIN_HIDDEN
+
+
+def _class_head(spec: DatasetSpec, column: pl.Series) -> tuple[list[LayerSpec], str]:
+    """Mark ``column`` as a class target with the file's labels; the matching head and loss."""
+    labels = learn_labels(label_text(column))
+    if len(labels) < 2:
+        msg = f"`--target` {column.name!r} has {len(labels)} distinct value(s); classes need 2+"
+        raise CLIError(msg, "pick a column with at least two classes")
+    typed: list[int | str] = list(labels)
+    if column.dtype.is_integer():
+        typed = [int(v) for v in labels]
+    spec.add_opt_to(column.name, Classes(typed))
+    if len(labels) == 2:
+        head, loss = LayerSpec(units=1, activation="sigmoid"), "binary_crossentropy"
+        how = "one sigmoid output, binary cross-entropy"
+    else:
+        head, loss = LayerSpec(units=len(labels), activation="softmax"), "categorical_crossentropy"
+        how = f"{len(labels)} softmax outputs, categorical cross-entropy"
+    shown = ", ".join(map(str, typed[:12])) + (" ..." if len(typed) > 12 else "")
+    logger.info(
+        "target `%s`: classification, %d classes (%s); %s; metric log loss (use --task "
+        "regression to predict it as a number)",
+        column.name,
+        len(labels),
+        shown,
+        how,
+    )
+    return [head], loss
 
 
 def _read_options(path: Path) -> dict[str, Any]:
@@ -292,7 +466,9 @@ def _handle_text(spec: DatasetSpec, column: pl.Series) -> None:
 
 def run_init(args: argparse.Namespace) -> int:
     """Print the starting spec (JSON on stdout, a summary on stderr)."""
-    model = starter_spec(args.data, args.target, folds=args.folds, epochs=args.epochs)
+    model = starter_spec(
+        args.data, args.target, folds=args.folds, epochs=args.epochs, task=args.task
+    )
     text = model.to_json()
     Model.from_json(text)  # the printed JSON must load back
     print(text)
@@ -322,5 +498,21 @@ def run_check(args: argparse.Namespace) -> int:
     if not dataset.out_features_names():
         msg = f"{args.spec}: no output feature (nothing to predict)"
         raise CLIError(msg, 'set `"output": true` on the target column under dataset.features')
+    data = args.data if args.data is not None else model.data_path(args.spec)
+    if data is not None:
+        _check_data(model, args.spec, resolve_data(model, str(data)))
     print(f"{args.spec}: ok")
     return 0
+
+
+def _check_data(model: Model, spec_file: str, data: Path) -> None:
+    from nnforge.training import check_data
+
+    with data_errors(data, "the data file must have the spec's columns"), spec_errors(spec_file):
+        model, pipeline = check_data(model, data)
+    outputs = pipeline.output_features_
+    classes = pipeline.class_labels_
+    what = f"{len(classes)} classes {classes}" if classes else f"outputs {outputs}"
+    print(
+        f"data {data}: {pipeline.n_fit_rows_} rows, {len(pipeline.input_features_)} inputs, {what}"
+    )

@@ -15,6 +15,7 @@ from nnforge.cli._common import (
     fold_count,
     load_spec,
     positive_int,
+    spec_errors,
     timestamp,
 )
 from nnforge.model import KFolds, Model
@@ -22,6 +23,7 @@ from nnforge.model import KFolds, Model
 __all__ = ["register", "resolve_data", "run", "summary_table"]
 
 _KING_COUNTY_NAME = "kc_house_data"
+_PENGUINS_NAME = "penguins"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--data",
         metavar="PATH",
-        help="data file (default: the King County file when the spec's dataset is kc_house_data)",
+        help=(
+            "data file (default: the spec's `data`, relative to the spec file; the King "
+            "County file for a kc_house_data spec, the packaged penguins for a penguins spec)"
+        ),
     )
     parser.add_argument(
         "--out", metavar="RUN_DIR", help="run directory (default: runs/<spec stem>-<timestamp>)"
@@ -64,20 +69,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def resolve_data(model: Model, data: str | None) -> Path:
-    """The data file: ``--data``, else the King County file for a ``kc_house_data`` spec."""
+def resolve_data(model: Model, data: str | None, spec_file: str | Path | None = None) -> Path:
+    """The data file: ``--data``, else the spec's ``data`` (relative to the spec file), else the
+    King County file for a ``kc_house_data`` spec."""
     if data is not None:
         path = Path(data)
         if not path.is_file():
             msg = f"data file `{path}` not found"
             raise CLIError(msg, "check the --data path")
         return path
+    recorded = model.data_path(spec_file)
+    if recorded is not None:
+        if not recorded.is_file():
+            msg = f"the spec's data file `{recorded}` (from `data`: {model.data!r}) not found"
+            raise CLIError(msg, "fix `data` in the spec (relative to the spec file) or pass --data")
+        return recorded
     if model.dataset.name == _KING_COUNTY_NAME:
         from nnforge.datasets import king_county_path
 
         return king_county_path()
+    if model.dataset.name == _PENGUINS_NAME:  # shipped with the package
+        from nnforge.datasets import PENGUINS_PATH
+
+        return PENGUINS_PATH
     msg = f"the spec's dataset `{model.dataset.name}` has no default data file"
-    raise CLIError(msg, "pass the data file with --data PATH")
+    raise CLIError(msg, 'pass the data file with --data PATH (or set `"data"` in the spec)')
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -94,10 +110,46 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return changes
 
 
+_METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "log_loss": "log loss",
+    "roc_auc": "ROC AUC",
+}
+
+
+def _classification_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    n, best, metric = summary.get("k"), summary.get("best_fold"), summary.get("metric")
+    where = "validation" if summary.get("trainer") == "split" or n == 1 else "out-of-fold"
+    rows = []
+    for key, label in _METRIC_LABELS.items():
+        if f"oof_{key}" in summary:
+            rows.append((f"{where} {label}", format_number(summary.get(f"oof_{key}"))))
+    if where == "out-of-fold":
+        std = summary.get(f"std_fold_{metric}")
+        spread = "" if std is None else f" ± {format_number(std)}"
+        label = _METRIC_LABELS.get(metric, metric)
+        rows += [
+            (
+                f"fold {label}",
+                f"{format_number(summary.get(f'mean_fold_{metric}'))}{spread} ({n} folds)",
+            ),
+            (
+                f"best fold {label}",
+                f"{format_number(summary.get(f'best_fold_{metric}'))} (fold {best})",
+            ),
+        ]
+    rows.append(("classes", ", ".join(map(str, summary.get("classes", [])))))
+    return rows
+
+
 def summary_table(summary: dict[str, Any], run_dir: Path) -> str:
-    """The end-of-training table: out-of-fold R², fold R², best fold, MAE, wall time, run dir."""
+    """The end-of-training table: out-of-fold scores (R² and MAE, or accuracy, balanced
+    accuracy, log loss and ROC AUC for a class target), folds, best fold, wall time, run dir."""
     n, best = summary.get("k"), summary.get("best_fold")
-    if summary.get("trainer") == "split" or n == 1:
+    if summary.get("task") == "classification":
+        rows = _classification_rows(summary)
+    elif summary.get("trainer") == "split" or n == 1:
         rows = [
             ("validation R²", format_number(summary.get("oof_r2"))),
             ("validation MAE", format_number(summary.get("oof_mae"))),
@@ -133,10 +185,11 @@ def run(args: argparse.Namespace) -> int:
     changes = _overrides(args)
     if changes:
         model = model.with_overrides(**changes)
-    data = resolve_data(model, args.data)
+    data = resolve_data(model, args.data, args.spec)
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.spec).stem}-{timestamp()}"
     check_replaceable(out)  # before reading any data: refuse what is not ours to replace
-    with data_errors(data, "the data file must have the spec's columns; check --data"):
+    hint = "the data file must have the spec's columns; check --data"
+    with data_errors(data, hint), spec_errors(args.spec):
         result = train(model, data, out_dir=out, workers=args.workers, progress=not args.quiet)
     print(summary_table(result.summary, out))
     if result.summary.get("interrupted"):

@@ -44,6 +44,13 @@ from nnforge.data.spec import (
     MapRule,
     ReplaceWith,
 )
+from nnforge.data.targets import (
+    check_labels,
+    class_probabilities,
+    encoded_class_names,
+    label_text,
+    learn_labels,
+)
 from nnforge.exceptions import DataError, SpecError
 
 __all__ = ["Pipeline", "derive", "drop_missing_targets", "one_hot_vocabulary"]
@@ -145,8 +152,15 @@ def _derive_frame(spec: DatasetSpec, df: pl.DataFrame, where: str) -> pl.DataFra
 
     # 0. declared placeholders (na_values) become missing, whatever the file format.
     df = _apply_na_values(df, spec.na_values)
-    # 1. types: numbers to Float64 (reporting text that is not a number), categories to text.
+    # 1. types: numbers to Float64 (reporting text that is not a number), categories and class
+    # labels to text.
     df = _cast_columns(df, bases, where)
+    for c in bases:
+        if c.spec.classes is not None:
+            df = df.with_columns(label_text(df[c.name]))
+            labels = c.spec.classes.label_text()
+            if labels is not None:
+                check_labels(df, c.name, labels, where)
     # 2. mapped values, evaluated on the values as read (all rules at once, first match wins).
     mapped = [_mapped_expr(c, where, df) for c in bases if c.spec.mapped]
     if mapped:
@@ -210,6 +224,8 @@ def _cast_columns(df: pl.DataFrame, bases: list[ColumnInfo], where: str) -> pl.D
         col = pl.col(c.name)
         if c.role == "id" or (c.passthrough and not (dtype.is_numeric() or dtype == pl.Boolean)):
             continue  # ids and unused text are kept as read: never parsed
+        if c.spec.classes is not None:
+            continue  # labels: made text below
         if c.role == "date":
             if not dtype.is_temporal():
                 exprs.append(col.cast(pl.String))
@@ -495,6 +511,9 @@ class Pipeline:
     rare_categories_ : dict of str to list of str
         Categories seen fewer than ``min_frequency`` times; they share the ``<name>_other``
         column.
+    classes_ : dict of str to list of str
+        Labels of the class target (as text), from the spec (filled from the whole file by the
+        trainer) or else learned at fit; ``output_features_`` are their encoded columns.
     n_fit_rows_ : int
         Rows passed to :meth:`fit`.
     n_dropped_ : int
@@ -530,6 +549,7 @@ class Pipeline:
         self.scalers_: dict[str, steps.MinMax | steps.ZScore] = {}
         self.categories_: dict[str, list[str]] = {}
         self.rare_categories_: dict[str, list[str]] = {}
+        self.classes_: dict[str, list[str]] = {}
         self.n_fit_rows_ = 0
         self.n_dropped_ = 0
         self.input_features_: list[str] = []
@@ -617,6 +637,7 @@ class Pipeline:
             raise DataError(msg)
         self._learn_scalers(kept, cols)
         self._learn_categories(kept, cols, vocabulary)
+        self._learn_classes(kept, cols)
         self._name_features(cols)
         return self
 
@@ -720,6 +741,25 @@ class Pipeline:
             if rare:
                 self.rare_categories_[c.name] = rare
 
+    def _learn_classes(self, kept: pl.DataFrame, cols: list[_Col]) -> None:
+        for c in cols:
+            classes = c.info.spec.classes
+            if classes is None:
+                continue
+            labels = classes.label_text() or learn_labels(kept[c.name])
+            if len(labels) < 2:
+                msg = (
+                    f"class target `{c.name}` has {len(labels)} class(es) {labels} in the "
+                    f"{kept.height} fit rows; it needs at least 2"
+                )
+                raise DataError(msg)
+            self.classes_[c.name] = labels
+
+    @property
+    def class_labels_(self) -> list[str] | None:
+        """The class target's labels (text), or None for a numeric target."""
+        return next(iter(self.classes_.values()), None)
+
     def _name_features(self, cols: list[_Col]) -> None:
         inputs, groups = [], {}
         for c in cols:
@@ -733,11 +773,15 @@ class Pipeline:
             msg = f"encoded input names clash: {sorted(clash)}; rename the source columns"
             raise SpecError(msg)
         self.input_features_ = inputs
-        self.output_features_ = [c.name for c in cols if c.info.role == "output"]
+        self.output_features_ = [
+            n for c in cols if c.info.role == "output" for n in self._encoded_names(c)
+        ]
         self.feature_groups_ = groups
 
     def _encoded_names(self, c: _Col) -> list[str]:
         spec = c.info.spec
+        if spec.classes is not None:
+            return encoded_class_names(c.name, self.classes_[c.name])
         if spec.one_hot is not None:
             names = [f"{c.name}_{cat}" for cat in self.categories_[c.name]]
             if self.rare_categories_.get(c.name):
@@ -792,7 +836,11 @@ class Pipeline:
         front = [self.id_column] if self.id_column in out.columns else []
         model = [n for n in self.input_features_ if n in encoded]
         model += [n for n in self.output_features_ if n in out.columns]
-        replaced = {c.name for c in cols if c.info.spec.one_hot or c.info.spec.cyclical}
+        replaced = {
+            c.name
+            for c in cols
+            if c.info.spec.one_hot or c.info.spec.cyclical or self._encoded_names(c) != [c.name]
+        }
         rest = [n for n in out.columns if n not in set(front) | set(model) | replaced]
         rest = [n for n in rest if n in frame.columns or n in encoded]
         return out.select(front + model + rest)
@@ -803,6 +851,14 @@ class Pipeline:
 
     def _forward_exprs(self, c: _Col) -> list[pl.Expr]:
         spec, col = c.info.spec, pl.col(c.name)
+        if spec.classes is not None:
+            labels = self.classes_[c.name]
+            if len(labels) == 2:
+                return [(col == labels[1]).cast(pl.Float64).alias(c.name)]
+            return [
+                (col == label).cast(pl.Float64).alias(name)
+                for label, name in zip(labels, self._encoded_names(c), strict=True)
+            ]
         if spec.one_hot is not None:
             exprs = [
                 (col == cat).fill_null(False).cast(pl.Float64).alias(f"{c.name}_{cat}")
@@ -832,6 +888,8 @@ class Pipeline:
 
     def _check_categories(self, frame: pl.DataFrame, cols: list[_Col]) -> None:
         for c in cols:
+            if c.name in self.classes_:
+                check_labels(frame, c.name, self.classes_[c.name], where="the rows")
             one_hot = c.info.spec.one_hot
             if one_hot is None or one_hot.unknown != "error":
                 continue
@@ -954,6 +1012,8 @@ class Pipeline:
         ndarray of float64, same shape as ``y``.
         """
         self._check_fitted()
+        if self.class_labels_ is not None:
+            return class_probabilities(y, len(self.class_labels_))
         arr = np.asarray(y, dtype=np.float64)
         n_out = len(self.output_features_)
         if arr.ndim == 0 or arr.shape[-1] != n_out:
@@ -977,6 +1037,8 @@ class Pipeline:
         :meth:`inverse_transform_outputs`.
         """
         self._check_fitted()
+        if self.class_labels_ is not None:
+            return class_probabilities(y, len(self.class_labels_), clip=True)
         clip = np.array([bool(self.spec.features[n].clip) for n in self.output_features_])
         arr = np.array(y, dtype=np.float64)
         if clip.any() and arr.ndim and arr.shape[-1] == len(clip):
@@ -1011,7 +1073,16 @@ class Pipeline:
             if c.info.kind != "base":
                 drop.update(encoded)
                 continue
-            if spec.one_hot is not None:
+            if spec.classes is not None:
+                if not all(n in frame.columns for n in encoded):
+                    continue
+                label = self._decode_classes(c, encoded)
+                if spec.dtype == "int":
+                    label = label.cast(pl.Int64)
+                exprs.append(label.alias(c.name))
+                names.append(c.name)
+                drop.update(n for n in encoded if n != c.name)
+            elif spec.one_hot is not None:
                 extra = {f"{c.name}_unknown", self._other_name(c.name)}
                 cat_cols = [n for n in encoded if n not in extra]
                 if not all(n in frame.columns for n in cat_cols):
@@ -1053,6 +1124,15 @@ class Pipeline:
         order += [n for n in out.columns if n not in order and n not in drop]
         return out.select(order)
 
+    def _decode_classes(self, c: _Col, encoded: list[str]) -> pl.Expr:
+        """The label of the largest encoded column (``> 0.5`` for one 0/1 column)."""
+        labels = self.classes_[c.name]
+        if len(labels) == 2:
+            positive = pl.col(c.name) > 0.5
+            return pl.when(positive).then(pl.lit(labels[1])).otherwise(pl.lit(labels[0]))
+        best = pl.concat_list([pl.col(n) for n in encoded]).list.arg_max()
+        return best.replace_strict(list(range(len(labels))), labels, return_dtype=pl.String)
+
     # ---- persistence -----------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
@@ -1069,6 +1149,7 @@ class Pipeline:
                 "scalers": {k: v.to_dict() for k, v in self.scalers_.items()},
                 "categories": self.categories_,
                 "rare_categories": self.rare_categories_,
+                "classes": self.classes_,
                 "n_fit_rows": self.n_fit_rows_,
                 "n_dropped": self.n_dropped_,
                 "input_features": self.input_features_,
@@ -1104,6 +1185,7 @@ class Pipeline:
             pipe.categories_ = {k: list(v) for k, v in st["categories"].items()}
             rare = st.get("rare_categories", {})  # absent from pipelines of earlier versions
             pipe.rare_categories_ = {k: list(v) for k, v in rare.items()}
+            pipe.classes_ = {k: list(v) for k, v in st.get("classes", {}).items()}
             pipe.n_fit_rows_ = int(st["n_fit_rows"])
             pipe.n_dropped_ = int(st["n_dropped"])
             pipe.input_features_ = list(st["input_features"])

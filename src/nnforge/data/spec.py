@@ -49,6 +49,8 @@ __all__ = [
     "AddExtractedMonth",
     "AddExtractedTimestamp",
     "AddSquared",
+    "Classes",
+    "ClassesSpec",
     "ColumnInfo",
     "Cyclical",
     "CyclicalMonth",
@@ -230,6 +232,34 @@ class CyclicalSpec(_Strict):
     start: float = 1.0
 
 
+class ClassesSpec(_Strict):
+    """A class target: the output is a label (text or integer), 2 or more classes.
+
+    ``labels`` fixes the classes and their order (the network's outputs follow it). Left out,
+    training learns them from the whole file (so every fold has the same outputs) and stores
+    them in the run's spec. Two classes are encoded as one 0/1 output (``labels[1]`` is the
+    positive class, for a sigmoid), more as one-hot outputs ``<name>_<label>`` (for a softmax).
+    """
+
+    labels: list[int] | list[str] | None = None
+
+    @model_validator(mode="after")
+    def _distinct(self) -> ClassesSpec:
+        if self.labels is not None:
+            text = [str(v) for v in self.labels]
+            if len(text) < 2:
+                msg = f"a class target needs at least 2 labels. Received: labels={self.labels}"
+                raise ValueError(msg)
+            if len(set(text)) != len(text):
+                msg = f"labels must be distinct. Received: labels={self.labels}"
+                raise ValueError(msg)
+        return self
+
+    def label_text(self) -> list[str] | None:
+        """The labels as text, the form they take in derived frames (None when not fixed)."""
+        return None if self.labels is None else [str(v) for v in self.labels]
+
+
 # --------------------------------------------------------------------------------------------
 # Features and the dataset
 # --------------------------------------------------------------------------------------------
@@ -267,6 +297,9 @@ class FeatureSpec(_Strict):
     )
     one_hot: OneHotSpec | None = None
     cyclical: CyclicalSpec | None = None
+    classes: ClassesSpec | None = Field(
+        default=None, description="a class target (on the output): labels instead of numbers"
+    )
     missing: MissingPolicy = "error"
     fill_value: int | float | str | None = None
 
@@ -523,6 +556,14 @@ class DatasetSpec(_Strict):
         """Model output (predicted) columns."""
         return [c.name for c in self.columns() if c.role == "output"]
 
+    @property
+    def class_target(self) -> str | None:
+        """The output marked as a class target (``classes``), if any."""
+        for key, feature in self.features.items():
+            if feature.output and feature.classes is not None:
+                return key
+        return None
+
     def summary(self) -> str:
         """A table of the features with their inferred types and options."""
         lines = [f"dataset {self.name!r}: {len(self.features)} features (id: {self.id_name})"]
@@ -719,6 +760,19 @@ class OneHot(Option):
         return f"OneHot(unknown={self._spec.unknown!r})"
 
 
+class Classes(Option):
+    """Make the output a class target (see :class:`ClassesSpec`); ``labels`` fixes the order."""
+
+    def __init__(self, labels: Sequence[int | str] | None = None) -> None:
+        self._spec = ClassesSpec(labels=None if labels is None else list(labels))
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        feature.classes = self._spec.model_copy(deep=True) if value else None
+
+    def __repr__(self) -> str:
+        return f"Classes(labels={self._spec.labels!r})"
+
+
 class Cyclical(Option):
     """Encode a periodic value as sin/cos (see :class:`CyclicalSpec`)."""
 
@@ -874,6 +928,9 @@ def _describe(node: FeatureSpec) -> str:
         parts.append(f"one_hot(unknown={node.one_hot.unknown})")
     if node.cyclical:
         parts.append(f"cyclical(period={node.cyclical.period:g})")
+    if node.classes:
+        labels = node.classes.labels
+        parts.append("classes" + ("" if labels is None else f" {labels}"))
     if node.missing != "error":
         parts.append(f"missing={node.missing}")
     return ", ".join(parts)
@@ -909,6 +966,13 @@ def _semantic_problems(spec: DatasetSpec) -> Iterable[tuple[str, str]]:
             yield f"{path}.name", f"duplicate feature name `{name}` (also at {names[name]})"
         names.setdefault(name, path)
         yield from _node_problems(path, node, parent, top)
+    outputs = [k for k, f in spec.features.items() if f.output]
+    classes = [k for k in outputs if spec.features[k].classes is not None]
+    if classes and len(outputs) > 1:
+        yield (
+            f"features.{classes[0]}.classes",
+            f"a class target must be the only output. Received outputs: {outputs}",
+        )
     if not ids and spec.id_column in names:
         yield (
             "id_column",
@@ -971,6 +1035,17 @@ def _node_problems(
                 "outputs take `error` or `drop` (rows without a target are left out of training"
                 " and scoring; targets are never imputed)",
             )
+    if node.classes is not None:
+        if not node.output:
+            yield (
+                f"{path}.classes",
+                "only an output can be a class target; one-hot encode a categorical input",
+            )
+        for field in ("log10", "filter_outliers", "scale", "clip", "one_hot", "cyclical"):
+            if getattr(node, field) not in (None, False):
+                yield f"{path}.{field}", "cannot be combined with classes (labels are not numbers)"
+        if node.date_format is not None:
+            yield f"{path}.classes", "a date column cannot be a class target"
     if node.one_hot is not None:
         cats = node.one_hot.categories
         if cats is not None and (not cats or len(set(cats)) != len(cats)):

@@ -10,7 +10,7 @@ from nnforge.training.callbacks import (
 )
 from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
 from nnforge.training.run import Run, save_run
-from nnforge.training.trainers import Trainer, split_rows, train
+from nnforge.training.trainers import Trainer, check_data, split_rows, train
 
 __all__ = [
     "Callback",
@@ -24,6 +24,7 @@ __all__ = [
     "Run",
     "TrainInfo",
     "Trainer",
+    "check_data",
     "save_run",
     "split_rows",
     "train",

@@ -104,12 +104,30 @@ class CallbackList(Callback):
             cb.on_train_end(evaluation)
 
 
+def _scores(m: EpochMetrics | FoldResult) -> str:
+    """``r2 … mae …``, or the classification metrics when measured."""
+    if m.accuracy is None:
+        return f"r2 {format_number(m.r2)} mae {format_number(m.mae)}"
+    auc = "" if m.roc_auc is None else f" roc_auc {format_number(m.roc_auc)}"
+    return (
+        f"accuracy {format_number(m.accuracy)} "
+        f"balanced_accuracy {format_number(m.balanced_accuracy)} "
+        f"log_loss {format_number(m.log_loss)}{auc}"
+    )
+
+
 def _epoch_line(m: EpochMetrics) -> str:
     return (
         f"fold {m.fold} epoch {m.epoch + 1} train_loss {format_number(m.train_loss)} "
         f"val_loss {format_number(m.val_loss)} val_loss_std {format_number(m.val_loss_std)} "
-        f"r2 {format_number(m.r2)} mae {format_number(m.mae)} lr {format_number(m.lr)}"
+        f"{_scores(m)} lr {format_number(m.lr)}"
     )
+
+
+def _short_score(result: FoldResult) -> str:
+    if result.accuracy is not None:
+        return f"accuracy {format_number(result.accuracy)}"
+    return f"R² {format_number(result.r2)}"
 
 
 class EpochLogger(Callback):
@@ -136,7 +154,7 @@ class EpochLogger(Callback):
             note = f" ({result.message})" if result.message else ""
             self._file.write(
                 f"fold {result.fold} {result.stopped} after {result.epochs_run} epochs: "
-                f"r2 {format_number(result.r2)} mae {format_number(result.mae)}{note}\n"
+                f"{_scores(result)}{note}\n"
             )
 
     def on_train_end(self, evaluation: Evaluation) -> None:
@@ -171,6 +189,7 @@ class ProgressBar(Callback):
         self._done = 0
         self._start = self._last_draw = time.perf_counter()
         self._last_r2 = {}
+        self._label = "R²"
         self._epochs = info.epochs
 
     def _line(self, m: EpochMetrics | None) -> str:
@@ -178,7 +197,7 @@ class ProgressBar(Callback):
         frac = self._done / self._total
         eta = elapsed / frac - elapsed if frac > 0 else 0.0
         r2s = [v for v in self._last_r2.values() if v is not None]
-        mean_r2 = f" | mean R² {sum(r2s) / len(r2s):.4f}" if r2s else ""
+        mean_r2 = f" | mean {self._label} {sum(r2s) / len(r2s):.4f}" if r2s else ""
         last = ""
         if m is not None:
             loss = format_number(m.train_loss)
@@ -196,6 +215,9 @@ class ProgressBar(Callback):
         self._done += 1
         if metrics.r2 is not None:
             self._last_r2[metrics.fold] = metrics.r2
+        elif metrics.accuracy is not None:  # a class target: show the accuracy
+            self._last_r2[metrics.fold] = metrics.accuracy
+            self._label = "accuracy"
         now = time.perf_counter()
         interval = 1.0 / self.refresh if self._tty else self.log_every
         if now - self._last_draw >= interval or self._done == self._total:
@@ -209,7 +231,7 @@ class ProgressBar(Callback):
             note = f": {result.message}" if result.message else ""
             self.stream.write(
                 f"{prefix}fold {result.fold} {result.stopped} after {result.epochs_run} epochs, "
-                f"R² {format_number(result.r2)}{note}\n"
+                f"{_short_score(result)}{note}\n"
             )
             self.stream.flush()
 

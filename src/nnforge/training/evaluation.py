@@ -15,9 +15,26 @@ import polars as pl
 
 from nnforge.exceptions import DivergenceError
 
-__all__ = ["HISTORY_COLUMNS", "EpochMetrics", "Evaluation", "FoldResult", "check_finite_summary"]
+__all__ = [
+    "CLASSIFICATION_HISTORY_COLUMNS",
+    "HISTORY_COLUMNS",
+    "EpochMetrics",
+    "Evaluation",
+    "FoldResult",
+    "check_finite_summary",
+    "history_columns",
+]
 
 HISTORY_COLUMNS = ("fold", "epoch", "train_loss", "val_loss", "val_loss_std", "r2", "mae", "lr")
+CLASSIFICATION_HISTORY_COLUMNS = (
+    *("fold", "epoch", "train_loss", "val_loss", "val_loss_std"),
+    *("accuracy", "balanced_accuracy", "log_loss", "roc_auc", "lr"),
+)
+
+
+def history_columns(task: str) -> tuple[str, ...]:
+    """The columns of ``history.csv`` for a ``"regression"`` or ``"classification"`` run."""
+    return CLASSIFICATION_HISTORY_COLUMNS if task == "classification" else HISTORY_COLUMNS
 
 
 def _finite_or_none(value: float | None) -> float | None:
@@ -31,7 +48,10 @@ class EpochMetrics:
 
     ``val_loss``/``val_loss_std`` are the mean and standard deviation of the per-row loss on the
     held-out rows (in the model's preprocessed units); ``r2`` and ``mae`` are on the target in
-    original units. ``monitor_loss`` is the early-stopping loss on rows split off the training set.
+    original units, and a class target has ``accuracy``, ``balanced_accuracy``, ``log_loss`` and
+    (2 classes) ``roc_auc`` instead. ``monitor_loss`` is what early stopping watches (the loss,
+    or the spec's metric with its sign flipped when greater is better) on rows split off the
+    training set.
     """
 
     fold: int
@@ -43,6 +63,10 @@ class EpochMetrics:
     mae: float | None = None
     lr: float | None = None
     monitor_loss: float | None = None
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    log_loss: float | None = None
+    roc_auc: float | None = None
 
     def as_row(self) -> dict[str, Any]:
         """A JSON-safe dict (non-finite values become None)."""
@@ -67,11 +91,23 @@ class FoldResult:
     mae: float | None = None
     stopped: str = "completed"  # completed | early_stopping | diverged | interrupted
     message: str | None = None
+    accuracy: float | None = None
+    balanced_accuracy: float | None = None
+    log_loss: float | None = None
+    roc_auc: float | None = None
+
+    def score(self, metric: str) -> float | None:
+        """The fold's value of ``metric`` (``"r2"``, ``"accuracy"``...), None if not measured."""
+        value = getattr(self, metric, None)
+        return None if value is None or not math.isfinite(value) else float(value)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe dict."""
+        """A JSON-safe dict; metrics that do not apply to the task are left out."""
         out = dataclasses.asdict(self)
-        out["r2"], out["mae"] = _finite_or_none(self.r2), _finite_or_none(self.mae)
+        for key in ("r2", "mae", "accuracy", "balanced_accuracy", "log_loss", "roc_auc"):
+            out[key] = _finite_or_none(getattr(self, key))
+            if out[key] is None and key not in ("r2", "mae"):
+                del out[key]
         return out
 
 
@@ -85,8 +121,10 @@ class Evaluation:
 
     def history_frame(self) -> pl.DataFrame:
         """The long-format history (one row per fold and epoch), as in ``history.csv``."""
-        rows = [m.as_row() for m in self.history]
-        schema = {c: (pl.Int64 if c in ("fold", "epoch") else pl.Float64) for c in HISTORY_COLUMNS}
+        columns = history_columns(self.summary.get("task", "regression"))
+        keep = (*columns, "monitor_loss")
+        rows = [{c: row[c] for c in keep} for row in (m.as_row() for m in self.history)]
+        schema = {c: (pl.Int64 if c in ("fold", "epoch") else pl.Float64) for c in columns}
         schema["monitor_loss"] = pl.Float64
         return pl.DataFrame(rows, schema=schema, orient="row").sort("fold", "epoch")
 
@@ -112,7 +150,10 @@ class Evaluation:
         return cls(folds=folds, history=epochs, summary=dict(data.get("summary", {})))
 
 
-_SCORES = ("oof_r2", "oof_mae", "mean_fold_r2", "std_fold_r2", "best_fold_r2")
+_SCORES = (
+    *("oof_r2", "oof_mae", "mean_fold_r2", "std_fold_r2", "best_fold_r2"),
+    *("oof_accuracy", "oof_balanced_accuracy", "oof_log_loss"),
+)
 
 
 def check_finite_summary(summary: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from nnforge.metrics import mean_absolute_error, r2_score
+from nnforge.metrics import GREATER_IS_BETTER, scores
 from nnforge.model import Model
 from nnforge.nn import Network
 from nnforge.training.evaluation import EpochMetrics, FoldResult
@@ -38,12 +38,13 @@ class ReplicaData:
     """Arrays for a group of R folds, padded along the row axis to the largest fold.
 
     Shapes: ``x_*`` (R, rows, n_inputs), ``y_*`` (R, rows, n_outputs); ``n_*`` (R,) are the true
-    row counts. ``y_valid_true`` is the validation target in original units, and
-    ``pipelines[r]`` is fold r's fitted pipeline as JSON (plain data, so a worker process gets
-    it with the arrays), which maps its outputs back to original units; ``None``: the outputs
-    are already in original units. ``w_train`` (R, rows) are optional non-negative sample
-    weights. A group whose ``n_valid`` are all zero is not validated (its fold results have no
-    R² or MAE).
+    row counts. ``y_valid_true`` is the validation target in original units (per-class one-hot
+    rows for a class target), and ``pipelines[r]`` is fold r's fitted pipeline as JSON (plain
+    data, so a worker process gets it with the arrays), which maps its outputs back to original
+    units (per-class probabilities for a class target); ``None``: the outputs are already in
+    original units. ``w_train`` (R, rows) are optional non-negative sample weights. A group whose
+    ``n_valid`` are all zero is not validated (its fold results have no scores). ``task`` picks
+    the metrics.
     """
 
     folds: list[int]
@@ -63,6 +64,8 @@ class ReplicaData:
     n_dropped: list[int] = field(default_factory=list)
     rows_per_epoch: int = 0  # rows each fold visits per epoch: the largest fold over ALL groups
     w_train: np.ndarray | None = None
+    task: str = "regression"
+    y_monitor_true: np.ndarray | None = None  # original units, for a metric-based early stop
 
     @property
     def replicas(self) -> int:
@@ -83,14 +86,15 @@ class ReplicaData:
 class Measurement:
     """Held-out metrics of a group after one epoch, one entry per replica.
 
-    ``val_loss``/``val_loss_std`` (R,) in model units; ``r2``/``mae`` (R,) in original units;
-    ``predictions[r]`` (n_valid[r], n_outputs) in original units.
+    ``val_loss``/``val_loss_std`` (R,) in model units; ``scores`` maps each metric of the task
+    (``r2``, ``mae``, or ``accuracy``, ``balanced_accuracy``, ``log_loss``, ``roc_auc``) to its
+    (R,) values in original units; ``predictions[r]`` (n_valid[r], n_outputs) in original units
+    (per-class probabilities for a class target).
     """
 
     val_loss: np.ndarray
     val_loss_std: np.ndarray
-    r2: np.ndarray
-    mae: np.ndarray
+    scores: dict[str, np.ndarray]
     predictions: list[np.ndarray]
 
 
@@ -126,36 +130,49 @@ def _masked_mean_std(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray
     return mean, np.sqrt(var)
 
 
+def _score_replicas(
+    task: str, y_true: np.ndarray, pred: np.ndarray, counts: np.ndarray, inverters
+) -> tuple[dict[str, np.ndarray], list[np.ndarray]]:
+    """Every metric of ``task`` per replica, on each replica's first ``counts[r]`` rows."""
+    per_replica, originals = [], []
+    for r, inv in enumerate(inverters):
+        n = counts[r]
+        with np.errstate(over="ignore", invalid="ignore"):  # a diverged fold gives inf/NaN
+            orig = inv(pred[r, :n])
+            per_replica.append(scores(task, y_true[r, :n], orig))
+        originals.append(orig)
+    names = per_replica[0].keys()
+    return {k: np.array([s[k] for s in per_replica]) for k in names}, originals
+
+
 class _Validator:
-    """Held-out metrics for a group: loss in model units, R² and MAE in original units."""
+    """Held-out metrics for a group: loss in model units, the task's metrics in original units."""
 
     def __init__(self, data: ReplicaData) -> None:
         self.data = data
 
     def measure(self, net: Network) -> Measurement:
-        """Loss, R², MAE and predictions of every replica on its held-out rows."""
+        """Loss, metrics and predictions of every replica on its held-out rows."""
         d = self.data
         pred = net.predict(d.x_valid)  # fixed row chunks: the same for any grouping
         row_loss = net.loss(d.y_valid, pred)  # (R, V)
         val_loss, val_std = _masked_mean_std(row_loss.astype(np.float64), d.n_valid)
-        r2 = np.empty(d.replicas)
-        mae = np.empty(d.replicas)
-        originals = []
-        for r, inv in enumerate(d.inverters):
-            n = d.n_valid[r]
-            with np.errstate(over="ignore", invalid="ignore"):  # a diverged fold gives inf/NaN
-                orig = inv(pred[r, :n])
-            originals.append(orig)
-            r2[r] = r2_score(d.y_valid_true[r, :n], orig)
-            mae[r] = mean_absolute_error(d.y_valid_true[r, :n], orig)
-        return Measurement(val_loss, val_std, r2, mae, originals)
+        metric, originals = _score_replicas(d.task, d.y_valid_true, pred, d.n_valid, d.inverters)
+        return Measurement(val_loss, val_std, metric, originals)
 
 
 class _EarlyStopper:
-    """Tracks the monitored loss per replica and keeps each replica's best parameters."""
+    """Tracks the monitored loss per replica and keeps each replica's best parameters.
 
-    def __init__(self, net: Network, data: ReplicaData, patience: int, min_delta: float) -> None:
+    ``metric`` is ``"loss"`` (or ``"log_loss"``, which is the loss of a class target) or a metric
+    name, measured in original units and negated when greater is better, so lower is better.
+    """
+
+    def __init__(
+        self, net: Network, data: ReplicaData, patience: int, min_delta: float, metric: str
+    ) -> None:
         self.data = data
+        self.metric = metric
         self.patience = patience
         self.min_delta = min_delta
         self.best_loss = np.full(data.replicas, np.inf)
@@ -167,7 +184,11 @@ class _EarlyStopper:
         """Record this epoch for the ``active`` replicas; return the monitored loss."""
         d = self.data
         pred = net.predict(d.x_monitor)
-        loss, _ = _masked_mean_std(net.loss(d.y_monitor, pred), d.n_monitor)
+        if self.metric in ("loss", "log_loss"):
+            loss, _ = _masked_mean_std(net.loss(d.y_monitor, pred), d.n_monitor)
+        else:
+            metric, _ = _score_replicas(d.task, d.y_monitor_true, pred, d.n_monitor, d.inverters)
+            loss = -metric[self.metric] if GREATER_IS_BETTER[self.metric] else metric[self.metric]
         for r in np.flatnonzero(active):
             if loss[r] < self.best_loss[r] - self.min_delta:
                 self.best_loss[r], self.best_epoch[r], self.wait[r] = loss[r], epoch, 0
@@ -216,7 +237,7 @@ def train_replicas(
     stopper = None
     if model.early_stopping is not None and data.x_monitor is not None:
         es = model.early_stopping
-        stopper = _EarlyStopper(net, data, es.patience, es.min_delta)
+        stopper = _EarlyStopper(net, data, es.patience, es.min_delta, model.monitor_metric)
 
     active = np.ones(R, dtype=bool)
     status = ["completed"] * R
@@ -278,10 +299,9 @@ def train_replicas(
                     train_loss=float(train_loss[r]),
                     val_loss=None if metrics is None else float(metrics.val_loss[r]),
                     val_loss_std=None if metrics is None else float(metrics.val_loss_std[r]),
-                    r2=None if metrics is None else float(metrics.r2[r]),
-                    mae=None if metrics is None else float(metrics.mae[r]),
                     lr=lr,
                     monitor_loss=None if monitor is None else float(monitor[r]),
+                    **({} if metrics is None else _replica_scores(metrics, r)),
                 )
                 report(m)
                 if not math.isfinite(m.train_loss):
@@ -313,10 +333,9 @@ def train_replicas(
                 n_monitor=0 if data.n_monitor is None else int(data.n_monitor[r]),
                 epochs_run=int(epochs_run[r]),
                 best_epoch=None if stopper is None else int(stopper.best_epoch[r]),
-                r2=None if status[r] == "diverged" or final is None else float(final.r2[r]),
-                mae=None if status[r] == "diverged" or final is None else float(final.mae[r]),
                 stopped=status[r],
                 message=messages[r],
+                **({} if status[r] == "diverged" or final is None else _replica_scores(final, r)),
             )
         )
     return GroupOutcome(
@@ -325,3 +344,7 @@ def train_replicas(
         results=results,
         valid_pred=[] if final is None else list(final.predictions),
     )
+
+
+def _replica_scores(measured: Measurement, r: int) -> dict[str, float]:
+    return {name: float(values[r]) for name, values in measured.scores.items()}

@@ -23,6 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from nnforge._io import atomic_write_text, write_frame
 from nnforge.data import Pipeline, derive, read_table
+from nnforge.data.targets import predicted_labels, probability_columns
 from nnforge.exceptions import DataError
 from nnforge.model import Model
 from nnforge.nn import Network
@@ -114,6 +115,8 @@ class Run:
         With ``fold=None`` every fold model predicts and the result is their mean
         (``<target>_pred``) and spread across folds (``<target>_pred_std``); averaging
         predictions is sound where averaging weights is not. With ``fold=i`` only that model.
+        A class target gives the predicted label (``<target>_pred``, the most probable class of
+        the mean probabilities) and ``<target>_proba_<label>`` per class (with ``_std``).
         """
         dataset = self.model.dataset
         source = (
@@ -134,12 +137,28 @@ class Run:
             _check_finite_predictions(preds[-1], i, frame[pipeline.id_column].to_numpy())
         stacked = np.stack(preds)  # (folds, n, outputs)
         mean, std = stacked.mean(axis=0), stacked.std(axis=0)
+        if self.model.task == "classification":
+            return source.with_columns(self._class_columns(mean, std, spread=fold is None))
         columns: dict[str, Any] = {}
         for j, name in enumerate(self.pipelines[0].output_features_):
             columns[f"{name}_pred"] = mean[:, j]
             if fold is None:
                 columns[f"{name}_pred_std"] = std[:, j]
         return source.with_columns(pl.DataFrame(columns))
+
+    def _class_columns(self, proba: np.ndarray, std: np.ndarray, *, spread: bool) -> pl.DataFrame:
+        """The predicted label, one probability column per class (the mean over folds) and,
+        for an ensemble, each probability's spread across folds."""
+        target = self.model.dataset.class_target
+        labels = self.model.dataset.features[target].classes.labels
+        columns: dict[str, Any] = {f"{target}_pred": predicted_labels(proba, labels)}
+        names = probability_columns(target, self.pipelines[0].class_labels_)
+        for j, name in enumerate(names):
+            columns[name] = proba[:, j]
+        if spread:
+            for j, name in enumerate(names):
+                columns[f"{name}_std"] = std[:, j]
+        return pl.DataFrame(columns)
 
     def _check_fold(self, fold: int) -> int:
         if not 0 <= fold < len(self.networks):

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import queue as queue_module
 import shutil
 import sys
@@ -24,7 +25,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,9 @@ from threadpoolctl import threadpool_limits
 
 from nnforge.data import Pipeline, derive, drop_missing_targets, read_table
 from nnforge.data.pipeline import one_hot_vocabulary
+from nnforge.data.targets import predicted_labels, probability_columns, resolve_classes
 from nnforge.exceptions import DivergenceError, SpecError
-from nnforge.metrics import mean_absolute_error, r2_score
+from nnforge.metrics import GREATER_IS_BETTER, mean_absolute_error, r2_score, scores
 from nnforge.model import KFolds, Model, Split, TrainerSpec
 from nnforge.nn import Network
 from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
@@ -49,8 +51,9 @@ from nnforge.training.loop import GroupOutcome, ReplicaData, train_replicas
 from nnforge.training.processes import die_with_parent, graceful_stop
 from nnforge.training.run import Run, save_run
 from nnforge.training.rundir import claim_run_dir, staging_dir
+from nnforge.training.splits import stratified_folds, stratified_holdout
 
-__all__ = ["FoldData", "Trainer", "split_rows", "train"]
+__all__ = ["FoldData", "Trainer", "check_data", "check_targets", "split_rows", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class FoldData:
     n_dropped: int
     x_monitor: np.ndarray | None = None
     y_monitor: np.ndarray | None = None
+    missing_classes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,22 +87,33 @@ class _Context:
     history: list[EpochMetrics]
 
 
-def split_rows(trainer: TrainerSpec, n_rows: int, rng: np.random.Generator) -> list[np.ndarray]:
+def split_rows(
+    trainer: TrainerSpec,
+    n_rows: int,
+    rng: np.random.Generator,
+    classes: np.ndarray | None = None,
+) -> list[np.ndarray]:
     """The held-out row positions of every fold (sorted); the other rows train that fold.
 
     ``KFolds(k)``: k disjoint parts of a permutation, so every row is held out once.
     ``Split(ratio)``: one fold holding out the rows after the first ``ratio`` of a permutation.
+    ``classes`` (the class index of every row, for a class target) makes both stratified (see
+    :mod:`nnforge.training.splits`): every fold keeps the file's class mix.
     """
     if isinstance(trainer, KFolds):
         if n_rows < trainer.k:
             msg = f"`k`={trainer.k} folds need at least {trainer.k} rows. Received: {n_rows} rows"
             raise SpecError(msg)
+        if classes is not None:
+            return stratified_folds(classes, trainer.k, rng)
         return [np.sort(part) for part in np.array_split(rng.permutation(n_rows), trainer.k)]
     if isinstance(trainer, Split):
         n_train = round(n_rows * trainer.ratio)
         if not 0 < n_train < n_rows:
             msg = f"`ratio`={trainer.ratio} leaves no training or validation rows of {n_rows}"
             raise SpecError(msg)
+        if classes is not None:
+            return [stratified_holdout(classes, 1.0 - trainer.ratio, rng)[0]]
         return [np.sort(rng.permutation(n_rows)[n_train:])]
     msg = f"`trainer` must be KFolds or Split. Received: trainer={trainer!r}"
     raise TypeError(msg)
@@ -144,6 +159,7 @@ class Trainer:
         valid_rows: np.ndarray,
         rng: np.random.Generator,
         vocabulary: dict[str, dict[str, int]] | None = None,
+        classes: np.ndarray | None = None,
     ) -> FoldData:
         model, dtype = self.model, self.model.dtype
         is_valid = np.zeros(frame.height, dtype=bool)
@@ -151,9 +167,15 @@ class Trainer:
         train_rows = np.flatnonzero(~is_valid)
         monitor_rows = np.empty(0, dtype=np.int64)
         if model.early_stopping is not None:
-            shuffled = rng.permutation(train_rows)
-            n_monitor = max(1, round(len(train_rows) * model.early_stopping.validation_fraction))
-            monitor_rows, train_rows = np.sort(shuffled[:n_monitor]), np.sort(shuffled[n_monitor:])
+            fraction = model.early_stopping.validation_fraction
+            if classes is not None:  # keep the class mix in the monitored rows too
+                held, rest = stratified_holdout(classes[train_rows], fraction, rng)
+                monitor_rows, train_rows = train_rows[held], train_rows[rest]
+            else:
+                shuffled = rng.permutation(train_rows)
+                n_monitor = max(1, round(len(train_rows) * fraction))
+                monitor_rows = np.sort(shuffled[:n_monitor])
+                train_rows = np.sort(shuffled[n_monitor:])
         train_frame = frame[train_rows]
         pipeline = Pipeline(model.dataset).fit(train_frame, vocabulary=vocabulary)
         train = pipeline.transform(train_frame, training=True)
@@ -166,6 +188,9 @@ class Trainer:
             _, x_monitor, y_monitor = pipeline.to_arrays(
                 pipeline.transform(frame[monitor_rows]), dtype=dtype
             )
+        check_targets(model, pipeline, y_train)
+        labels = pipeline.class_labels_ or []
+        present = set() if classes is None else set(classes[train_rows].tolist())
         return FoldData(
             fold=fold,
             pipeline=pipeline,
@@ -178,6 +203,7 @@ class Trainer:
             n_dropped=train_frame.height - train.height,
             x_monitor=x_monitor,
             y_monitor=y_monitor,
+            missing_classes=[v for i, v in enumerate(labels) if i not in present],
         )
 
     def _group_data(
@@ -188,10 +214,14 @@ class Trainer:
         x_valid, n_valid = _pad([f.x_valid for f in folds])
         y_valid, _ = _pad([f.y_valid for f in folds])
         y_true, _ = _pad([f.y_valid_true for f in folds])
-        x_monitor = y_monitor = n_monitor = None
+        x_monitor = y_monitor = n_monitor = y_monitor_true = None
         if folds[0].x_monitor is not None:
             x_monitor, n_monitor = _pad([f.x_monitor for f in folds])
             y_monitor, _ = _pad([f.y_monitor for f in folds])
+            if self.model.monitor_metric not in ("loss", "log_loss"):
+                y_monitor_true, _ = _pad(
+                    [f.pipeline.inverse_transform_outputs(f.y_monitor) for f in folds]
+                )
         return ReplicaData(
             folds=[f.fold for f in folds],
             net_seeds=[net_seeds[f.fold] for f in folds],
@@ -209,6 +239,8 @@ class Trainer:
             n_monitor=n_monitor,
             n_dropped=[f.n_dropped for f in folds],
             rows_per_epoch=rows_per_epoch,
+            task=self.model.task,
+            y_monitor_true=y_monitor_true,
         )
 
     # -- running -----------------------------------------------------------------------------
@@ -227,29 +259,38 @@ class Trainer:
 
     def _fit(self, data: pl.DataFrame | str | Path, out_dir: Path | None) -> Run:
         start = time.perf_counter()
-        model = self.model
         source = (
             data
             if isinstance(data, pl.DataFrame)
-            else read_table(data, **model.dataset.read_options())
+            else read_table(data, **self.model.dataset.read_options())
         )
         # From a path, derive() reuses its on-disk cache (key: spec + file content).
-        frame = derive(model.dataset, data, cache=self.cache)
+        frame = derive(self.model.dataset, data, cache=self.cache)
         # One-hot columns from the whole file's category names: the same in every fold.
-        vocabulary = one_hot_vocabulary(model.dataset, frame)
-        frame, no_target = drop_missing_targets(model.dataset, frame)
+        vocabulary = one_hot_vocabulary(self.model.dataset, frame)
+        frame, no_target = drop_missing_targets(self.model.dataset, frame)
         if no_target:
-            _note_missing_targets(model, no_target)
+            _note_missing_targets(self.model, no_target)
+        # The class list comes from the whole file (like the one-hot vocabulary), so every fold
+        # has the same outputs; the run's spec records it.
+        dataset = resolve_classes(self.model.dataset, frame)
+        if dataset is not self.model.dataset:
+            self.model = self.model.with_dataset(dataset)
+        model = self.model
+        classes = _class_codes(model, frame)
         seeds = np.random.SeedSequence(model.seed).spawn(4)
         split_rng = np.random.default_rng(seeds[0])
-        valid_sets = split_rows(model.trainer, frame.height, split_rng)
+        valid_sets = split_rows(model.trainer, frame.height, split_rng, classes)
         k = len(valid_sets)
         net_seeds, shuffle_seeds = _seed_ints(seeds[1], k), _seed_ints(seeds[2], k)
         fold_rngs = [np.random.default_rng(s) for s in seeds[3].spawn(k)]
         folds = [
-            self._prepare_fold(i, frame, rows, fold_rngs[i], vocabulary)
+            self._prepare_fold(i, frame, rows, fold_rngs[i], vocabulary, classes)
             for i, rows in enumerate(valid_sets)
         ]
+        notes = _missing_class_notes(folds)
+        for note in notes:
+            logger.warning("%s", note)
         names = [tuple(f.pipeline.input_features_) for f in folds]
         if len(set(names)) != 1:
             msg = (
@@ -289,6 +330,8 @@ class Trainer:
             evaluation.summary["wall_seconds"] = round(time.perf_counter() - start, 3)
             evaluation.summary["workers"] = workers
             evaluation.summary["n_no_target"] = len(no_target)
+            if notes:
+                evaluation.summary["notes"] = notes
             cb.on_train_end(evaluation)
             if all(f.stopped == "diverged" for f in evaluation.folds):
                 raise DivergenceError("; ".join(f.message or "" for f in evaluation.folds))
@@ -332,20 +375,26 @@ class Trainer:
                 by_fold[res.fold] = (res, pred)
                 networks[res.fold] = group_net.replica(r)
         results = [by_fold[f.fold][0] for f in folds]
-        target = folds[0].pipeline.output_features_
         id_col = folds[0].pipeline.id_column
         pred_frames, y_true, y_pred = [], [], []
         for f in folds:
             res, pred = by_fold[f.fold]
-            cols = {id_col: f.valid_ids}
-            for j, name in enumerate(target):
-                cols[f"{name}_pred"] = pred[:, j]
+            cols = {id_col: f.valid_ids, **_prediction_columns(model, f.pipeline, pred)}
             cols["fold"] = np.full(len(pred), f.fold, dtype=np.int64)
             pred_frames.append(pl.DataFrame(cols))
             if res.stopped != "diverged":
                 y_true.append(f.y_valid_true)
                 y_pred.append(pred)
         predictions = _join_predictions(context.source, pl.concat(pred_frames), id_col)
+        history = sorted(context.history, key=lambda m: (m.fold, m.epoch))
+        fold_networks = [networks[f.fold] for f in folds]
+        pipelines = [f.pipeline for f in folds]
+        if model.task == "classification":
+            summary = _classification_summary(model, folds, results, y_true, y_pred)
+            summary["n_rows"], summary["n_predicted"] = context.n_rows, predictions.height
+            evaluation = Evaluation(folds=results, history=history, summary=summary)
+            return Run(None, model, pipelines, fold_networks, evaluation, predictions)
+        target = folds[0].pipeline.output_features_
         scored = [r for r in results if r.r2 is not None]
         best = max(scored, key=lambda r: r.r2).fold if scored else None
         fold_r2 = np.array([r.r2 for r in scored]) if scored else np.array([np.nan])
@@ -369,10 +418,7 @@ class Trainer:
             "diverged_folds": [r.fold for r in results if r.stopped == "diverged"],
             "interrupted": any(r.stopped == "interrupted" for r in results),
         }
-        history = sorted(context.history, key=lambda m: (m.fold, m.epoch))
         evaluation = Evaluation(folds=results, history=history, summary=summary)
-        fold_networks = [networks[f.fold] for f in folds]
-        pipelines = [f.pipeline for f in folds]
         return Run(None, model, pipelines, fold_networks, evaluation, predictions)
 
 
@@ -387,6 +433,114 @@ def _note_missing_targets(model: Model, ids: list) -> None:
         model.dataset.id_name,
         shown,
     )
+
+
+def _prediction_columns(model: Model, pipeline: Pipeline, pred: np.ndarray) -> dict[str, Any]:
+    """Held-out prediction columns: ``<target>_pred`` per output, or for a class target the
+    predicted label and one probability column per class."""
+    if model.task != "classification":
+        return {f"{name}_pred": pred[:, j] for j, name in enumerate(pipeline.output_features_)}
+    target = model.dataset.class_target
+    labels = model.dataset.features[target].classes.labels  # typed as in the file
+    cols: dict[str, Any] = {f"{target}_pred": predicted_labels(pred, labels)}
+    for j, name in enumerate(probability_columns(target, pipeline.class_labels_)):
+        cols[name] = pred[:, j]
+    return cols
+
+
+def _classification_summary(
+    model: Model, folds: Sequence[FoldData], results, y_true, y_pred
+) -> dict[str, Any]:
+    """Out-of-fold and per-fold accuracy, balanced accuracy, log loss (and ROC AUC for 2
+    classes); the best fold by the spec's metric."""
+    target = model.dataset.class_target
+    metric = model.selection_metric
+    summary: dict[str, Any] = {
+        "task": "classification",
+        "target": target,
+        "classes": model.dataset.features[target].classes.labels,
+        "metric": metric,
+        "trainer": model.trainer.name,
+        "k": len(folds),
+        "epochs": model.epochs,
+    }
+    oof = scores("classification", np.concatenate(y_true), np.concatenate(y_pred)) if y_true else {}
+    names = ["accuracy", "balanced_accuracy", "log_loss"]
+    if len(summary["classes"]) == 2:
+        names.append("roc_auc")
+    for name in names:
+        summary[f"oof_{name}"] = oof.get(name)
+        values = [r.score(name) for r in results if r.score(name) is not None]
+        summary[f"mean_fold_{name}"] = float(np.mean(values)) if values else None
+        summary[f"std_fold_{name}"] = float(np.std(values)) if values else None
+    scored = [r for r in results if r.score(metric) is not None]
+    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
+    best = max(scored, key=lambda r: sign * r.score(metric)).fold if scored else None
+    summary["best_fold"] = best
+    summary[f"best_fold_{metric}"] = None if best is None else results[best].score(metric)
+    summary["diverged_folds"] = [r.fold for r in results if r.stopped == "diverged"]
+    summary["interrupted"] = any(r.stopped == "interrupted" for r in results)
+    return summary
+
+
+def _class_codes(model: Model, frame: pl.DataFrame) -> np.ndarray | None:
+    """The class index of every row for a class target (for stratified splits), else None."""
+    target = model.dataset.class_target
+    if target is None:
+        return None
+    labels = [str(v) for v in model.dataset.features[target].classes.labels]
+    codes = frame[target].replace_strict(labels, list(range(len(labels))), return_dtype=pl.Int64)
+    return codes.to_numpy()
+
+
+def _missing_class_notes(folds: Sequence[FoldData]) -> list[str]:
+    return [
+        f"fold {f.fold}: class(es) {f.missing_classes} have no training rows; this fold's model "
+        f"never learns them (use fewer folds or more data)"
+        for f in folds
+        if f.missing_classes
+    ]
+
+
+def check_targets(model: Model, pipeline: Pipeline, y_train: np.ndarray) -> None:
+    """Raise :class:`SpecError` when the loss cannot train on these targets (needs the data:
+    binary cross-entropy on a numeric target outside [0, 1])."""
+    if model.loss != "binary_crossentropy" or model.task == "classification":
+        return
+    lo, hi = float(np.min(y_train)), float(np.max(y_train))
+    if lo < 0.0 or hi > 1.0:
+        msg = (
+            f"loss: binary_crossentropy needs targets in [0, 1], but {pipeline.output_features_} "
+            f"range over [{lo:g}, {hi:g}] after preprocessing; mark the output as a class target "
+            '(`"classes": {}`) or min-max scale it'
+        )
+        raise SpecError(msg)
+
+
+def check_data(model: Model, data: pl.DataFrame | str | Path) -> tuple[Model, Pipeline]:
+    """Check ``model`` against its data without training (what ``nnforge spec check`` runs).
+
+    Derives the file, learns the classes (the last layer must match their encoding), fits the
+    pipeline on every row and checks the targets against the loss. Returns the model with its
+    classes filled in and the fitted pipeline.
+
+    Raises
+    ------
+    SpecError
+        A head or loss that cannot train on these outputs, with its JSON path.
+    DataError
+        The data does not fit the spec (names file, column, row and value).
+    """
+    frame = derive(model.dataset, data, cache=False)
+    vocabulary = one_hot_vocabulary(model.dataset, frame)
+    frame, _ = drop_missing_targets(model.dataset, frame)
+    dataset = resolve_classes(model.dataset, frame)
+    if dataset is not model.dataset:
+        model = model.with_dataset(dataset)
+    pipeline = Pipeline(model.dataset).fit(frame, vocabulary=vocabulary)
+    _, _, y = pipeline.to_arrays(pipeline.transform(frame, training=True), dtype="float64")
+    check_targets(model, pipeline, y)
+    return model, pipeline
 
 
 def _join_predictions(source: pl.DataFrame, oof: pl.DataFrame, id_col: str) -> pl.DataFrame:
@@ -435,8 +589,18 @@ def _worker_main(model_json: str, data: ReplicaData, messages, stop, parent: int
                 should_stop=stop.is_set,
             )
         messages.put(("done", outcome))
-    except BaseException:
-        messages.put(("error", traceback.format_exc()))
+    except BaseException as exc:
+        messages.put(("error", (_picklable(exc), traceback.format_exc())))
+
+
+def _picklable(exc: BaseException) -> BaseException:
+    """``exc`` itself when it survives pickling (to be raised again in the parent), else a
+    RuntimeError with the same one-line message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
 
 
 def _run_in_workers(
@@ -490,9 +654,12 @@ def _receive(messages, procs, outcomes: list[GroupOutcome], report, cb: Callback
         for res in payload.results:
             cb.on_fold_end(res)
     else:
+        # The worker's own exception, so the user sees the same one-line error as when the
+        # folds train in this process; its traceback is kept as a note (--debug shows it).
         stop.set()
-        msg = f"a training worker failed:\n{payload}"
-        raise RuntimeError(msg)
+        exc, trace = payload
+        exc.add_note(f"raised in a training worker process:\n{trace}")
+        raise exc
 
 
 def _end_workers(procs: list[Any], *, graceful: bool) -> None:

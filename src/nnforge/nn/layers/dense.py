@@ -48,7 +48,9 @@ class _DropoutBuffers:
     def __init__(self, replicas: int, batch: int, n_in: int, dtype: Any) -> None:
         self.dropped = augmented(replicas, batch, n_in, dtype)
         self.mask = augmented(replicas, batch, n_in, dtype)
-        self.noise = np.empty((replicas, batch, n_in), dtype)
+        # Draws are float64 whatever the dtype: float32 and float64 networks with one seed
+        # then drop exactly the same inputs.
+        self.noise = np.empty((replicas, batch, n_in), np.float64)
         self.keep = np.empty((replicas, batch, n_in), bool)
 
 
@@ -214,7 +216,7 @@ class Dense:
             msg = "dropout in training needs one generator per replica in `rngs`"
             raise ValueError(msg)
         for r, rng in enumerate(rngs):
-            rng.random(dtype=buf.noise.dtype, out=buf.noise[r])
+            rng.random(out=buf.noise[r])
         np.greater_equal(buf.noise, self.dropout, out=buf.keep)
         np.multiply(buf.keep, 1.0 / (1.0 - self.dropout), out=buf.mask[..., :-1])
         return buf.mask
