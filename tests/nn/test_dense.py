@@ -114,6 +114,6 @@ def test_dropout_masks_do_not_depend_on_the_dtype():
     for dtype in ("float32", "float64"):
         net = Network(20, [Dense(1, dropout=0.4)], replicas=2, dtype=dtype, seed=3)
         layer = net.layers[0]
-        layer.forward(np.ones((2, 64, 20), dtype=dtype), training=True, rngs=net._rngs)
+        forward(layer, np.ones((2, 64, 20), dtype=dtype), training=True, rngs=net._rngs)
         masks.append(layer._mask[..., :-1] > 0)
     np.testing.assert_array_equal(masks[0], masks[1])

@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Preprocess the rows of PATH with the run's fitted pipelines and predict them in "
             "original units: the mean of the fold models (<target>_pred) and their spread "
-            "(<target>_pred_std), or one fold's model with --fold. The output keeps every input "
+            "(<target>_pred_std), or one fold's model with --fold. A class target gives the "
+            "predicted label (<target>_pred) and one probability column per class "
+            "(<target>_proba_<label>, with _std across folds). The output keeps every input "
             "column; it is CSV or Parquet by extension and written atomically."
         ),
         epilog=examples(
