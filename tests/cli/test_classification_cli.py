@@ -9,16 +9,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from test_cli import _fails, _run_ok
+from test_cli import _fails, _isolated_cache, _run_ok  # noqa: F401 (a fixture)
 
 from nnforge.exceptions import DataError
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        yield
 
 
 def _flowers(n: int, seed: int) -> pl.DataFrame:
