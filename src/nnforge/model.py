@@ -364,7 +364,9 @@ def _head_problems(model: Model) -> Iterator[tuple[str, str]]:
         if model.metric in ("r2", "mae"):
             yield "metric", f"{model.metric!r} is a regression metric; the target has classes"
         return
-    if isinstance(head.units, int) and outputs and head.units != len(outputs):
+    if not outputs:  # arrays without a dataset (the scikit-learn estimators): nothing to match
+        return
+    if isinstance(head.units, int) and head.units != len(outputs):
         yield (
             f"layers[{last}].units",
             f"the spec has {len(outputs)} output(s) {outputs}; the last layer has "
