@@ -3,7 +3,7 @@
 Every tensor carries a leading replica axis ``R``; see :class:`Network` and ``docs/DESIGN.md``.
 """
 
-from nnforge.nn import activations, initializers, losses, optimizers, schedules
+from nnforge.nn import activations, fpmode, initializers, losses, optimizers, schedules
 from nnforge.nn.layers import Dense
 from nnforge.nn.losses import BinaryCrossentropy, CategoricalCrossentropy, Loss, MeanSquaredError
 from nnforge.nn.network import Network, replica_seeds
@@ -26,6 +26,7 @@ __all__ = [
     "PiecewiseConstant",
     "Schedule",
     "activations",
+    "fpmode",
     "initializers",
     "losses",
     "optimizers",

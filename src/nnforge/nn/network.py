@@ -46,6 +46,7 @@ from safetensors.numpy import save as st_save
 from nnforge._io import atomic_write_bytes, atomic_write_text
 from nnforge._validation import check_dtype, check_scalar
 from nnforge.nn import losses, optimizers
+from nnforge.nn.fpmode import flushing
 from nnforge.nn.layers import Dense
 from nnforge.nn.layers.dense import augmented
 from nnforge.nn.optimizers import Optimizer
@@ -260,6 +261,7 @@ class Network:
     def optimizers(self) -> list[Optimizer]:
         return [group.optimizer for group in self._groups]
 
+    @flushing
     def forward(self, x: np.ndarray, *, training: bool = False) -> np.ndarray:
         """Outputs ``(R, B, n_out)`` for one batch; ``training`` enables dropout and caching.
 
@@ -291,6 +293,7 @@ class Network:
             acts = self._activations[rows] = _Activations(self, rows)
         return acts
 
+    @flushing
     def compute_gradients(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> np.ndarray:
@@ -318,6 +321,7 @@ class Network:
             grad = input_grads[i]
         return batch_losses
 
+    @flushing
     def apply_gradients(self) -> None:
         """One optimizer step per group over its flat segment, from the current ``grads``."""
         for g in self._groups:
@@ -327,6 +331,7 @@ class Network:
                 decay_mask=g.decay_mask,
             )
 
+    @flushing
     def train_step(
         self, x: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> np.ndarray:
@@ -345,6 +350,7 @@ class Network:
 
     # -- inference -----------------------------------------------------------------------------
 
+    @flushing
     def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         """Inference outputs ``(R, n, n_outputs)``, without dropout, computed in row chunks.
 
@@ -359,6 +365,7 @@ class Network:
             out[:, start : start + chunk] = self._forward(x[..., start : start + chunk, :], False)
         return out
 
+    @flushing
     def evaluate(
         self,
         x: np.ndarray,

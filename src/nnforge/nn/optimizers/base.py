@@ -16,6 +16,7 @@ import numpy as np
 from nnforge._validation import check_scalar
 from nnforge.nn import schedules
 from nnforge.nn._registry import Configurable
+from nnforge.nn.fpmode import flushing
 
 __all__ = ["Optimizer"]
 
@@ -60,6 +61,7 @@ class Optimizer(Configurable):
         self._tmp: np.ndarray = np.empty(0)  # scratch of the segment's size, never state
         self._decay_cache: tuple[np.ndarray, float, np.ndarray] | None = None
 
+    @flushing
     def step(
         self, param: np.ndarray, grad: np.ndarray, *, decay_mask: np.ndarray | None = None
     ) -> None:
