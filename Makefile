@@ -4,13 +4,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-# The dataset is never copied into the repo: point the data path at ../shared/datasets when present.
-ifeq ($(origin NNFORGE_DATA_DIR), undefined)
-ifneq ($(wildcard ../shared/datasets/kc_house_data.csv),)
-export NNFORGE_DATA_DIR := $(abspath ../shared/datasets)
-endif
-endif
-
 .PHONY: venv demo demo-seed demo-classification xor test lint bench bench-full bench-pipeline \
 	bench-classification clean
 
@@ -23,16 +16,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The main job: the King County workflow end to end (train 8 folds x 500 epochs, importance,
-# HTML report). The data file is looked up as `nnforge data where` explains.
+# HTML report), as `nnforge demo` runs it from an installed package. The spec and the data ship
+# in the package (src/nnforge/examples/, src/nnforge/_datasets/); a kc_house_data.csv of your
+# own is used instead when `nnforge data where` finds one.
 RUN ?= runs/king_county
 demo: $(STAMP)
-	$(BIN)/nnforge train examples/king_county/spec.json --out $(RUN)
-	$(BIN)/nnforge importance $(RUN)
-	$(BIN)/nnforge report $(RUN)
+	$(BIN)/nnforge demo king-county --out $(RUN)
 
 # The seed's final model, option for option, for comparison (`nnforge compare`).
 demo-seed: $(STAMP)
-	$(BIN)/nnforge train examples/king_county/seed_spec.json --out runs/king_county_seed
+	$(BIN)/nnforge demo king-county-seed --out runs/king_county_seed
 
 # Classification end to end: the Palmer penguins shipped with the package (344 rows, 3 species),
 # `examples/penguins/spec.json` as `nnforge spec init` wrote it; importance and the HTML report.
@@ -46,11 +39,11 @@ xor: $(STAMP)
 	$(BIN)/nnforge xor --plot runs/xor.png
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
-	$(BIN)/ruff format --check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks tools
+	$(BIN)/ruff format --check src tests examples benchmarks tools
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff check src tests examples benchmarks tools
 	$(BIN)/python -m pytest -q
 
 # Benchmarks (issue 6). The peers are optional extras installed here, never by `make test`; a peer

@@ -1,4 +1,4 @@
-"""Shared fixtures: the King County file when present, and an isolated user cache."""
+"""Shared fixtures: the King County file (the copy shipped in the package) and an isolated cache."""
 
 from __future__ import annotations
 
@@ -7,30 +7,17 @@ from pathlib import Path
 
 import pytest
 
-KC_FILE = "kc_house_data.csv"
 # scikit-learn runs its array-API estimator check only with this set, before SciPy is imported
 # (tests/test_sklearn_checks.py: no check may be skipped).
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-
-def _find_kc() -> Path | None:
-    env = os.environ.get("NNFORGE_DATA_DIR")
-    candidates = [Path(env) / KC_FILE] if env else []
-    # The shared folder next to the repository (what the Makefile/CI point NNFORGE_DATA_DIR at).
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "datasets" / KC_FILE)
-    return next((p for p in candidates if p.is_file()), None)
+from nnforge.datasets import PACKAGED_KING_COUNTY  # after the variable above
 
 
 @pytest.fixture(scope="session")
 def kc_path() -> Path:
-    """The King County CSV; skips only when it truly is not available."""
-    path = _find_kc()
-    if path is None:
-        pytest.skip(
-            f"{KC_FILE} not found: set NNFORGE_DATA_DIR to the folder holding it "
-            "(the Makefile and CI use ../shared/datasets)"
-        )
-    return path
+    """The King County table shipped with the package: every King County test runs everywhere."""
+    return PACKAGED_KING_COUNTY
 
 
 @pytest.fixture(autouse=True)

@@ -1,37 +1,30 @@
-"""King County data access: path resolution, fetch with SHA-256 over local HTTP, the CLI."""
+"""King County data: the packaged copy, path resolution, fetch with SHA-256 over HTTP, the CLI."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
 import http.server
-import os
 import threading
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from nnforge import datasets
 from nnforge.cli import main
-from nnforge.data import DataFileNotFoundError
+from nnforge.data import DataFileNotFoundError, read_table
 from nnforge.exceptions import DataError
 
 KC = datasets.KING_COUNTY_FILE
 SMALL = "id,date,price\n1,20141013T000000,221900\n2,20141209T000000,538000\n"
 
 
-def _shared_kc() -> Path | None:
-    env = os.environ.get("NNFORGE_DATA_DIR")
-    candidates = [Path(env) / KC] if env else []
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "datasets" / KC)
-    return next((p for p in candidates if p.is_file()), None)
-
-
-@pytest.fixture
-def real_kc() -> Path:
-    path = _shared_kc()
-    if path is None:
-        pytest.skip(f"{KC} not found: set NNFORGE_DATA_DIR to the folder holding it")
+@pytest.fixture(scope="module")
+def real_kc(tmp_path_factory) -> Path:
+    """The original kc_house_data.csv, byte for byte, rendered from the packaged table."""
+    path = tmp_path_factory.mktemp("kc") / KC
+    path.write_bytes(datasets.king_county_csv())
     return path
 
 
@@ -56,6 +49,7 @@ def _put(folder: Path, text: str = SMALL) -> Path:
 
 
 def test_resolution_order(clean_env, monkeypatch):
+    assert datasets.king_county_path() == datasets.PACKAGED_KING_COUNTY  # nothing else there
     cache_file = _put(clean_env / "xdg" / "nnforge" / "datasets")
     assert datasets.king_county_path() == cache_file
     local = _put(clean_env / "work" / "data")
@@ -74,7 +68,8 @@ def test_explicit_path_does_not_fall_back(clean_env):
         datasets.king_county_path(clean_env / "typo.csv")
 
 
-def test_not_found_says_where_to_download_and_put_it(clean_env):
+def test_not_found_says_where_to_download_and_put_it(clean_env, monkeypatch):
+    monkeypatch.setattr(datasets, "PACKAGED_KING_COUNTY", clean_env / "removed.parquet")
     with pytest.raises(FileNotFoundError) as info:
         datasets.king_county()
     message = str(info.value)
@@ -88,6 +83,41 @@ def test_king_county_reads_the_frame(real_kc):
     frame = datasets.king_county(real_kc)
     assert frame.shape == (21613, 21)
     assert frame["floors"].dtype.is_float()
+
+
+# ---- the packaged copy ----------------------------------------------------------------------
+
+
+def test_packaged_copy_needs_no_argument_and_no_file(clean_env):
+    frame = datasets.king_county()
+    assert frame.shape == (21613, 21)
+    assert datasets.PACKAGED_KING_COUNTY.suffix == ".parquet"
+    assert datasets.PACKAGED_KING_COUNTY.stat().st_size < 2 * 2**20
+
+
+def test_packaged_copy_is_the_published_csv_byte_for_byte(clean_env, real_kc):
+    # The table written with the file's own formatting gives the published file's SHA-256...
+    assert hashlib.sha256(real_kc.read_bytes()).hexdigest() == datasets.KING_COUNTY_SHA256
+    # ...and reading that CSV gives exactly the packaged table: same columns, types and values
+    # (quoted ids and floors, 1.225e+006 prices, dates as text).
+    from_csv, packaged = read_table(real_kc), datasets.king_county()
+    assert from_csv.schema == packaged.schema
+    assert from_csv.equals(packaged)
+    assert packaged.filter(pl.col("price") == 1_225_000).height >= 1  # a "1.225e+006" row
+    assert packaged["date"][0] == "20141013T000000"
+
+
+def test_packaged_copy_records_its_source_and_licence():
+    note = datasets.PACKAGED_KING_COUNTY.with_name("kc_house_data.SOURCE.txt").read_text()
+    assert datasets.KING_COUNTY_SHA256 in note
+    assert "harlfoxem/housesalesprediction" in note
+    assert "CC0" in note
+
+
+def test_a_csv_of_your_own_still_comes_first(clean_env, monkeypatch):
+    mine = _put(clean_env / "env")
+    monkeypatch.setenv("NNFORGE_DATA_DIR", str(mine.parent))
+    assert datasets.king_county().shape == (2, 3)
 
 
 # ---- fetch over a local HTTP server ---------------------------------------------------------
@@ -182,8 +212,15 @@ def test_cli_fetch_corrupted_exits_1(server, clean_env, capsys):
     assert not dest.exists() or list(dest.iterdir()) == []
 
 
-def test_cli_where_not_found(clean_env, capsys):
-    assert main(["data", "where"]) == 1
+def test_cli_where_finds_the_packaged_copy(clean_env, capsys):
+    assert main(["data", "where"]) == 0
     out = capsys.readouterr().out
     assert "$NNFORGE_DATA_DIR" in out
+    assert f"packaged copy      {datasets.PACKAGED_KING_COUNTY}  <- found" in out
+
+
+def test_cli_where_not_found(clean_env, capsys, monkeypatch):
+    monkeypatch.setattr(datasets, "PACKAGED_KING_COUNTY", clean_env / "removed.parquet")
+    assert main(["data", "where"]) == 1
+    out = capsys.readouterr().out
     assert "not found" in out

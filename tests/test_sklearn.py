@@ -16,6 +16,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from nnforge.demos import example_spec
 from nnforge.exceptions import DivergenceError
 from nnforge.model import LayerSpec, Model
 from nnforge.nn import InverseTimeDecay
@@ -328,7 +329,7 @@ def test_spec_round_trip_and_same_network():
 
 
 def test_from_spec_of_the_king_county_spec():
-    spec = Model.from_json_file("examples/king_county/spec.json")
+    spec = Model.from_json_file(example_spec("king-county"))
     est = NNForgeRegressor.from_spec(spec, epochs=3)
     assert est.hidden_layer_sizes == ("inputs+1",) * 8
     assert est.batch_size == spec.batch_size

@@ -1,15 +1,16 @@
 """The King County model specs, written with the builder API (the seed's appendix 5.a).
 
-Run it to (re)write the two spec files next to this file::
+Run it to (re)write the two spec files shipped in the package (``src/nnforge/examples/``, run by
+``nnforge demo king-county`` and ``nnforge demo king-county-seed``)::
 
     python examples/king_county/model_specs.py [path/to/kc_house_data.csv]
 
-* ``seed_spec.json`` mirrors the seed's final run exactly: the appendix 5.a features with outlier
-  filtering disabled (as the seed did for its final run), min-max everywhere, log10 of
+* ``king_county_seed.json`` mirrors the seed's final run exactly: the appendix 5.a features with
+  outlier filtering disabled (as the seed did for its final run), min-max everywhere, log10 of
   ``sqft_living``, ``sqft_above`` and ``price``; 8 hidden ReLU layers of inputs + 1 units, a
   linear output, Glorot uniform, Momentum at a constant 0.001 on the batch's *summed* gradient
   (0.128 on nnforge's averaged one), 8 folds, batch 128, 500 epochs.
-* ``spec.json`` keeps the same features and architecture, tuned (see the README for the
+* ``king_county.json`` keeps the same features and architecture, tuned (see the README for the
   measurements): Adam (Keras defaults) with inverse time decay (lr / (1 + 0.02 * epoch)) and a
   light L2 weight decay (1e-5), ``sqft_lot`` also on a log scale, and min-max values clipped to
   the range each fold was fitted on, so a held-out house outside it (the 33-bedroom one) cannot
@@ -23,13 +24,13 @@ import sys
 from pathlib import Path
 
 from nnforge.data import Clipped, DatasetSpec, FilterOutliers, Log10, Not
+from nnforge.demos import example_spec
 from nnforge.model import KFolds, LayerSpec, Model
 from nnforge.nn import Adam, InverseTimeDecay, Momentum
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dataset_spec import king_county_spec
 
-HERE = Path(__file__).resolve().parent
 STEPS_PER_EPOCH = 148  # ceil(18_912 training rows of a fold / batch 128)
 
 
@@ -84,8 +85,8 @@ def tuned_model(path: str | Path | None = None) -> Model:
 
 def main(argv: list[str]) -> int:
     path = argv[0] if argv else None
-    for name, model in (("seed_spec.json", seed_model(path)), ("spec.json", tuned_model(path))):
-        print(f"wrote {model.to_json_file(HERE / name)}")
+    for name, model in (("king-county-seed", seed_model(path)), ("king-county", tuned_model(path))):
+        print(f"wrote {model.to_json_file(example_spec(name))}")
     return 0
 
 

@@ -1,18 +1,27 @@
-"""Where datasets live, and how to get them: the King County house sales file.
+"""Where datasets live, and how to get them: the King County house sales.
 
-The file is never shipped or copied into the repository. It is looked up, in order, at:
+The King County table ships inside the package (``nnforge/_datasets/kc_house_data.parquet``,
+zstd, with its provenance and licence, CC0, in ``kc_house_data.SOURCE.txt``), so
+:func:`king_county` works with no argument and no download. A CSV of your own is looked up
+first, in order, at:
 
 1. an explicit ``path`` argument (a file, or a folder containing ``kc_house_data.csv``);
-2. ``$NNFORGE_DATA_DIR/kc_house_data.csv`` (the Makefile and CI point it at ``../shared/datasets``);
+2. ``$NNFORGE_DATA_DIR/kc_house_data.csv``;
 3. ``./data/kc_house_data.csv`` (relative to the working directory);
 4. the user cache, ``$XDG_CACHE_HOME/nnforge/datasets/`` or ``~/.cache/nnforge/datasets/``, where
-   ``nnforge data fetch king-county --url URL`` puts it after checking its SHA-256.
+   ``nnforge data fetch king-county --url URL`` puts it after checking its SHA-256;
+5. the packaged copy.
+
+The packaged table is the original ``kc_house_data.csv`` read with
+:func:`~nnforge.data.read_table`; written back with the file's own formatting it gives the
+original bytes again (same SHA-256, checked by the tests), so both give the same numbers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -30,9 +39,11 @@ __all__ = [
     "KING_COUNTY_SHA256",
     "KING_COUNTY_SOURCE",
     "KING_COUNTY_UNITS",
+    "PACKAGED_KING_COUNTY",
     "PENGUINS_PATH",
     "fetch_king_county",
     "king_county",
+    "king_county_csv",
     "king_county_path",
     "penguins",
     "search_paths",
@@ -42,6 +53,10 @@ KING_COUNTY_FILE = "kc_house_data.csv"
 KING_COUNTY_SHA256 = "d0875baa0251b21d4bdc9d2ae940a4fe0bb6009824f23dd0e2a5b2bf04557b7e"
 KING_COUNTY_SOURCE = "https://www.kaggle.com/datasets/harlfoxem/housesalesprediction"
 DATA_DIR_ENV = "NNFORGE_DATA_DIR"
+PACKAGED_KING_COUNTY = Path(__file__).resolve().parent / "_datasets" / "kc_house_data.parquet"
+# How the original CSV writes its cells (see `king_county_csv`): these columns are quoted, ids are
+# ten digits with leading zeros, floats are C's %g with a three-digit exponent (1.225e+006).
+_KC_QUOTED = frozenset({"id", "date", "floors", "zipcode"})
 _CHUNK = 1 << 16
 
 #: Units of the King County columns, for axis labels (``units_of`` gives them to the report).
@@ -91,7 +106,7 @@ def default_dest_dir() -> Path:
 def search_paths(filename: str = KING_COUNTY_FILE) -> list[tuple[str, Path]]:
     """The lookup order after an explicit path, as ``(label, candidate file)`` pairs.
 
-    ``$NNFORGE_DATA_DIR`` is listed only when set.
+    ``$NNFORGE_DATA_DIR`` is listed only when set; the packaged copy (King County only) last.
     """
     out = []
     env = os.environ.get(DATA_DIR_ENV)
@@ -99,11 +114,13 @@ def search_paths(filename: str = KING_COUNTY_FILE) -> list[tuple[str, Path]]:
         out.append((f"${DATA_DIR_ENV}", Path(env) / filename))
     out.append(("./data/", Path.cwd() / "data" / filename))
     out.append(("user cache", default_dest_dir() / filename))
+    if filename == KING_COUNTY_FILE:
+        out.append(("packaged copy", PACKAGED_KING_COUNTY))
     return out
 
 
 def king_county_path(path: str | Path | None = None) -> Path:
-    """Resolve the King County CSV file (see the module docstring for the order).
+    """Resolve the King County file (see the module docstring for the order).
 
     Parameters
     ----------
@@ -114,8 +131,8 @@ def king_county_path(path: str | Path | None = None) -> Path:
     Raises
     ------
     DataFileNotFoundError
-        If the file is nowhere; the message lists the places looked at, where to download the
-        file and where to put it.
+        If the file is nowhere (only possible when the package's copy was removed); the message
+        lists the places looked at, where to download the file and where to put it.
     """
     if path is not None:
         candidate = Path(path)
@@ -142,13 +159,39 @@ def king_county_path(path: str | Path | None = None) -> Path:
 def king_county(path: str | Path | None = None) -> pl.DataFrame:
     """The King County house sales (21,613 rows x 21 columns) as a ``polars.DataFrame``.
 
+    With no ``path`` (and no CSV of your own in the places the module docstring lists) this is
+    the copy shipped with the package.
+
     Examples
     --------
-    >>> frame = king_county()  # doctest: +SKIP
-    >>> frame.shape  # doctest: +SKIP
+    >>> frame = king_county()
+    >>> frame.shape
     (21613, 21)
     """
     return read_table(king_county_path(path))
+
+
+def king_county_csv(frame: pl.DataFrame | None = None) -> bytes:
+    """``frame`` (default: the King County table) written as the original ``kc_house_data.csv``.
+
+    The bytes are those of the published file (SHA-256 ``KING_COUNTY_SHA256``) when ``frame`` is
+    the table :func:`king_county` returns: this is how the packaged copy proves where it came
+    from, and how to get the CSV back without a download.
+    """
+    frame = king_county() if frame is None else frame
+    columns = [_kc_cells(frame[name]) for name in frame.columns]
+    lines = [",".join(frame.columns)] + [",".join(row) for row in zip(*columns, strict=True)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _kc_cells(column: pl.Series) -> list[str]:
+    if column.name == "id":
+        cells = [f"{v:010d}" for v in column]
+    elif column.dtype.is_float():
+        cells = [re.sub(r"e([+-])(\d\d)$", r"e\g<1>0\2", f"{v:g}") for v in column]
+    else:
+        cells = [str(v) for v in column]
+    return [f'"{c}"' for c in cells] if column.name in _KC_QUOTED else cells
 
 
 def fetch_king_county(

@@ -1,4 +1,4 @@
-"""The seed's first experiment, learning XOR, as pure functions (no printing, no plotting).
+"""The seed's first experiment, learning XOR, as pure functions; the packaged example specs.
 
 ``train_xor`` returns everything a caller needs: the loss history to print or plot, the final
 predictions and the trained network, which :func:`xor_surface` evaluates over ``[0, 1]^2`` for
@@ -16,13 +16,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from nnforge._validation import check_scalar
 from nnforge.nn import SGD, Dense, InverseTimeDecay, Network
 
-__all__ = ["XOR_X", "XOR_Y", "XorResult", "train_xor", "xor_surface"]
+__all__ = ["EXAMPLES", "XOR_X", "XOR_Y", "XorResult", "example_spec", "train_xor", "xor_surface"]
+
+# The model specs shipped in the package (``nnforge demo NAME`` runs them on the packaged data),
+# written by examples/king_county/model_specs.py.
+EXAMPLES = {
+    "king-county": "king_county.json",  # tuned: Adam, inverse time decay, L2, clipping
+    "king-county-seed": "king_county_seed.json",  # the seed's final model, option for option
+}
+_EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
 
 XOR_X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
 XOR_Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
@@ -161,3 +170,18 @@ def xor_surface(
     grid = np.column_stack([a.ravel(), b.ravel()])
     z = network.predict(grid)[..., 0].reshape(network.replicas, resolution, resolution)
     return a, b, z
+
+
+def example_spec(name: str) -> Path:
+    """The packaged model spec ``name`` (a key of :data:`EXAMPLES`), as a JSON file path.
+
+    Examples
+    --------
+    >>> from nnforge.model import Model
+    >>> Model.from_json_file(example_spec("king-county")).epochs
+    500
+    """
+    if name not in EXAMPLES:
+        msg = f"unknown example `{name}`; choose one of {sorted(EXAMPLES)}. Received: {name!r}"
+        raise ValueError(msg)
+    return _EXAMPLES_DIR / EXAMPLES[name]

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from nnforge import __version__, plots
 from nnforge._format import format_number
-from nnforge._io import atomic_write_text
+from nnforge._io import atomic_write_bytes, atomic_write_text
 from nnforge.exceptions import NNForgeError
 
 __all__ = [
@@ -277,9 +277,10 @@ class _Report:
         except _DRAWING_ERRORS as exc:  # bad data for one figure must not cost the report
             self.add(section, _note(f"{caption}: could not be drawn ({type(exc).__name__}: {exc})"))
             return
+        png = plots.figure_to_png(fig)  # drawn once: the same bytes are embedded and saved
         if self.plots_dir is not None:
-            plots.save_figure(fig, self.plots_dir / f"{name}.png")
-        self.add(section, html_figure(plots.figure_to_png(fig), caption))
+            atomic_write_bytes(self.plots_dir / f"{name}.png", png)
+        self.add(section, html_figure(png, caption))
 
     def render(self, title: str, meta: str) -> str:
         nav = "".join(f'<li><a href="#{k}">{_esc(v)}</a></li>' for k, v in self.headings.items())

@@ -216,14 +216,10 @@ def test_spec_check(capsys: pytest.CaptureFixture[str], spec_json: Path, work: P
 
 
 def test_spec_init_on_king_county_sample(capsys: pytest.CaptureFixture[str], work: Path) -> None:
-    from nnforge.datasets import king_county_path
+    from nnforge.datasets import king_county
 
-    try:
-        source = king_county_path()
-    except FileNotFoundError:
-        pytest.skip("kc_house_data.csv not found (set NNFORGE_DATA_DIR)")
     sample = work / "kc_house_data.csv"
-    pl.read_csv(source).sample(400, seed=0).write_csv(sample)
+    king_county().sample(400, seed=0).write_csv(sample)
     spec = json.loads(_run_ok(["spec", "init", str(sample), "--target", "price"]))
     assert spec["dataset"]["name"] == "kc_house_data"
     assert len(spec["dataset"]["features"]) == 21

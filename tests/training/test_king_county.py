@@ -11,10 +11,12 @@ import polars as pl
 import pytest
 
 from nnforge.data import read_table
+from nnforge.demos import example_spec
 from nnforge.model import KFolds, Model
 from nnforge.training import Run, train
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "king_county"
+TUNED, SEED = example_spec("king-county"), example_spec("king-county-seed")
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +33,9 @@ def test_shipped_specs_match_the_builder(kc_path):
         from model_specs import seed_model, tuned_model
     finally:
         sys.path.remove(str(EXAMPLES))
-    assert Model.from_json_file(EXAMPLES / "spec.json") == tuned_model(kc_path)
-    assert Model.from_json_file(EXAMPLES / "seed_spec.json") == seed_model(kc_path)
-    seed = json.loads((EXAMPLES / "seed_spec.json").read_text())
+    assert Model.from_json_file(TUNED) == tuned_model(kc_path)
+    assert Model.from_json_file(SEED) == seed_model(kc_path)
+    seed = json.loads(SEED.read_text())
     assert seed["optimizer"] == {
         "name": "momentum",
         "learning_rate": 0.128,
@@ -49,9 +51,7 @@ def test_shipped_specs_match_the_builder(kc_path):
 
 
 def test_short_king_county_run_predicts_dollars(kc_sample, tmp_path):
-    model = Model.from_json_file(EXAMPLES / "spec.json").with_overrides(
-        epochs=12, trainer=KFolds(k=3)
-    )
+    model = Model.from_json_file(TUNED).with_overrides(epochs=12, trainer=KFolds(k=3))
     out = tmp_path / "run"
     result = train(model, kc_sample, out_dir=out, workers=1, progress=False)
     assert result.summary["oof_r2"] > 0.6
@@ -77,9 +77,7 @@ def test_report_of_a_real_run_has_every_section_and_embedded_pngs(kc_sample, tmp
     from nnforge.inspection import run_importance
     from nnforge.report import SECTIONS, write_report
 
-    model = Model.from_json_file(EXAMPLES / "spec.json").with_overrides(
-        epochs=3, trainer=KFolds(k=2)
-    )
+    model = Model.from_json_file(TUNED).with_overrides(epochs=3, trainer=KFolds(k=2))
     out = tmp_path / "run"
     train(model, kc_sample, out_dir=out, workers=1, progress=False)
     features, groups = run_importance(out, n_shuffles=2)

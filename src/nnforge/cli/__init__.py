@@ -18,7 +18,7 @@ from nnforge import __version__
 from nnforge.exceptions import NNForgeError
 
 # Subcommand modules, in the order ``nnforge --help`` lists them.
-_COMMANDS = ("spec", "train", "predict", "importance", "report", "compare", "xor", "data")
+_COMMANDS = ("demo", "spec", "train", "predict", "importance", "report", "compare", "xor", "data")
 
 _HINTS = {
     FileNotFoundError: "check the path, or see `nnforge data --help` for where data is looked up",
