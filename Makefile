@@ -49,7 +49,7 @@ test: $(STAMP)
 # Benchmarks (issue 6). The peers are optional extras installed here, never by `make test`; a peer
 # that cannot be installed is skipped with a message. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (set on
 # some hosts for old OpenBLAS builds) slow a current numpy down: unset for these runs only.
-BENCH_PEERS := torch==2.13.0 scikit-learn psutil
+BENCH_PEERS := torch==2.13.0 jax scikit-learn psutil
 BENCH_ENV   := env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
 
 bench: $(STAMP)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -53,6 +54,7 @@ OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 DEFAULT_LAYOUTS = {
     "nnforge": ("1p1t", "2p1t"),
     "nnforge-api": ("api",),
+    "jax": ("1p1t", "2p1t"),
     "torch": ("1p1t", "1p2t", "2p1t"),
     "torch-compile": ("1p1t",),
     "torch-replicas": ("1p1t", "2p1t"),
@@ -61,6 +63,7 @@ DEFAULT_LAYOUTS = {
 PEER_NEEDS = {
     "nnforge": "nnforge.nn",
     "nnforge-api": "nnforge.training",
+    "jax": "jax",
     "torch": "torch",
     "torch-compile": "torch",
     "torch-replicas": "torch",
@@ -88,16 +91,13 @@ class Fold:
 
 
 def data_path(arg: str | None) -> Path:
-    """The King County CSV: ``--data``, $NNFORGE_DATA_DIR, or ../shared/datasets."""
-    candidates = [Path(arg)] if arg else []
-    if os.environ.get("NNFORGE_DATA_DIR"):
-        candidates.append(Path(os.environ["NNFORGE_DATA_DIR"]) / "kc_house_data.csv")
-    candidates.append(ROOT.parent / "shared" / "datasets" / "kc_house_data.csv")
-    for path in candidates:
-        if path.is_file():
-            return path
-    msg = f"kc_house_data.csv not found; tried {', '.join(map(str, candidates))}. Pass --data PATH"
-    raise SystemExit(msg)
+    """The King County data: ``--data``, else as nnforge finds it (the packaged copy last)."""
+    from nnforge.datasets import king_county_path
+
+    try:
+        return king_county_path(arg)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"{exc}. Pass --data PATH") from None
 
 
 def split_rows(n_rows: int, k: int, seed: int) -> list[np.ndarray]:
@@ -113,9 +113,12 @@ def plain_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The seed's 34 inputs and log10(price), before min-max, with plain Polars."""
     import polars as pl
 
-    df = pl.read_csv(path, infer_schema_length=0).drop(
-        "id", "zipcode", "sqft_living15", "sqft_lot15"
+    raw = (
+        pl.read_parquet(path)
+        if path.suffix == ".parquet"
+        else pl.read_csv(path, infer_schema_length=0)
     )
+    df = raw.drop("id", "zipcode", "sqft_living15", "sqft_lot15")
     df = df.with_columns(pl.exclude("date").cast(pl.Float64))
     date = pl.col("date").str.strptime(pl.Datetime, "%Y%m%dT%H%M%S")
     df = df.with_columns(
@@ -430,8 +433,79 @@ def run_sklearn(folds, epochs, seed, clock) -> list[np.ndarray]:
     return preds
 
 
+def run_jax(folds, epochs, seed, clock) -> list[np.ndarray]:
+    """JAX (CPU): all folds vmapped, one epoch = one ``jit(vmap(lax.scan over batches))`` call.
+
+    Each replica's epoch is a scan of Adam steps (Keras' formula, as nnforge) over its shuffled,
+    padded row order; the order comes from the same generators as nnforge's, the last partial
+    batch is one more step, and ``vmap`` runs the folds together as nnforge's replicas do.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    R, n_in = len(folds), folds[0].x_train.shape[1]
+    widths = [n_in] + [UNITS] * HIDDEN + [1]
+    b1, b2, eps, lr = ADAM["beta_1"], ADAM["beta_2"], ADAM["epsilon"], ADAM["lr"]
+
+    def init(key):
+        params = []
+        for fan_in, fan_out in itertools.pairwise(widths):
+            key, sub = jax.random.split(key)
+            limit = (6.0 / (fan_in + fan_out)) ** 0.5  # Glorot uniform, zero biases
+            w = jax.random.uniform(sub, (fan_in, fan_out), jnp.float32, -limit, limit)
+            params.append((w, jnp.zeros((fan_out,), jnp.float32)))
+        return params
+
+    def forward(params, x):
+        for i, (w, b) in enumerate(params):
+            x = x @ w + b
+            if i < len(params) - 1:
+                x = jax.nn.relu(x)
+        return x
+
+    grad = jax.grad(lambda params, x, y: jnp.mean((forward(params, x) - y) ** 2))
+
+    def step(state, batch):
+        params, m, v, t = state
+        g = grad(params, *batch)
+        t = t + 1.0
+        alpha = lr * jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
+        m = jax.tree.map(lambda m, g: m + (g - m) * (1.0 - b1), m, g)
+        v = jax.tree.map(lambda v, g: v + (g * g - v) * (1.0 - b2), v, g)
+        params = jax.tree.map(lambda p, m, v: p - alpha * m / (jnp.sqrt(v) + eps), params, m, v)
+        return (params, m, v, t), None
+
+    def epoch(state, x, y, order):  # one replica: x (n_max, n_in), order (n_max,)
+        full = order.shape[0] // BATCH * BATCH
+        xs, ys = x[order[:full]], y[order[:full]]
+        batches = (xs.reshape(-1, BATCH, n_in), ys.reshape(-1, BATCH, 1))
+        state, _ = jax.lax.scan(step, state, batches)
+        if full < order.shape[0]:
+            state, _ = step(state, (x[order[full:]], y[order[full:]]))
+        return state
+
+    run_epoch = jax.jit(jax.vmap(epoch))
+    params = jax.vmap(init)(jnp.stack([jax.random.PRNGKey(seed + f.index) for f in folds]))
+    zeros = jax.tree.map(jnp.zeros_like, params)
+    state = (params, zeros, zeros, jnp.zeros(R, jnp.float32))
+    x = jnp.asarray(stack_padded([f.x_train for f in folds]))
+    y = jnp.asarray(stack_padded([f.y_train for f in folds]))
+    counts = [len(f.x_train) for f in folds]
+    rngs = [np.random.default_rng(seed + 1000 + f.index) for f in folds]
+    clock.fold()
+    for _ in range(epochs):  # the first epoch includes compilation (the warm-up column)
+        order = jnp.asarray(padded_orders(rngs, counts, x.shape[1]))
+        state = jax.block_until_ready(run_epoch(state, x, y, order))
+        clock.tick()
+    pred = np.asarray(
+        jax.vmap(forward)(state[0], jnp.asarray(stack_padded([f.x_valid for f in folds])))
+    )
+    return [pred[r, : len(f.x_valid)] for r, f in enumerate(folds)]
+
+
 PEERS = {
     "nnforge": run_nnforge,
+    "jax": run_jax,
     "torch": run_torch,
     "torch-compile": lambda *a: run_torch(*a, compile_model=True),
     "torch-replicas": run_torch_replicas,
@@ -444,7 +518,7 @@ def blas_info() -> list[dict[str, Any]]:
         from threadpoolctl import threadpool_info
     except ImportError:
         return []
-    keep = ("user_api", "internal_api", "architecture", "num_threads", "version", "prefix")
+    keep = ("user_api", "internal_api", "architecture", "num_threads", "version", "filepath")
     return [{k: v for k, v in info.items() if k in keep} for info in threadpool_info()]
 
 
@@ -533,6 +607,9 @@ def child_env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(threads)
+    if threads == 1:  # XLA's CPU backend ignores the variables above
+        flags = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {flags}".strip()
     return env
 
 
@@ -604,7 +681,10 @@ def launch(peer: str, layout: str, folds: list[Fold], args, workdir: Path) -> di
             preds.update({int(name[1:]): z[name] for name in z.files})
     wall = max(r["end"] for r in reports) - min(r["start"] for r in reports)
     warmup = max(r["warmup_s"] for r in reports)
+    drift = [late_over_early(times) for r in reports for times in r["epoch_s"]]
+    drift = [d for d in drift if d is not None]
     return {
+        "late_over_early": float(np.mean(drift)) if drift else None,
         "processes": len(procs),
         "threads": threads,
         "train_wall_s": wall,
@@ -616,6 +696,19 @@ def launch(peer: str, layout: str, folds: list[Fold], args, workdir: Path) -> di
         "blas": reports[0]["blas"],
         **scores(folds, preds),
     }
+
+
+def late_over_early(epoch_s: list[float], window: int | None = None) -> float | None:
+    """Mean time of the last ``window`` epochs over the first ``window`` after the first one.
+
+    The first epoch is left out (compilation, caches). Above ~1.2 the run slows down as it goes:
+    subnormal floats are the usual cause (docs/DESIGN.md, "Floating-point mode").
+    """
+    times = epoch_s[1:]
+    window = window or len(times) // 4
+    if window < 1 or len(times) < 2 * window:
+        return None
+    return float(np.mean(times[-window:]) / np.mean(times[:window]))
 
 
 def scores(folds: list[Fold], preds: dict[int, np.ndarray]) -> dict[str, Any]:
@@ -714,29 +807,103 @@ def run_api(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def machine_info() -> dict[str, Any]:
+    """The hardware and libraries every figure depends on (printed first, stored in the JSON)."""
     info: dict[str, Any] = {
         "python": platform.python_version(),
+        "cpu": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         "numpy": np.__version__,
         "blas": blas_info(),
         "env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
+        "date": time.strftime("%Y-%m-%d"),
     }
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
                 info["cpu"] = line.split(":", 1)[1].strip()
                 break
-    for mod in ("torch", "sklearn", "polars"):
+    for mod in ("torch", "sklearn", "polars", "jax"):
         with contextlib.suppress(ImportError):
             info[mod] = __import__(mod).__version__
+    info["subnormals"] = subnormal_penalty()
     return info
+
+
+def subnormal_penalty(n: int = 40_000, repeat: int = 200) -> dict[str, Any]:
+    """An Adam-like update of ``n`` float32 values, normal vs subnormal, and nnforge's guard.
+
+    Some CPUs (Intel's especially) run arithmetic on subnormal floats (below 1.18e-38) many
+    times slower; long trainings get there (docs/DESIGN.md, "Floating-point mode").
+    """
+    from nnforge.nn import fpmode
+
+    def best_of(scale: float) -> float:
+        rng = np.random.default_rng(0)
+        p, g = (rng.normal(size=(2, n)) * scale).astype(np.float32)
+        m, v, tmp = np.full(n, scale, np.float32), np.full(n, scale, np.float32), np.empty_like(p)
+        best = np.inf
+        for _ in range(repeat):
+            start = time.perf_counter()
+            np.subtract(g, m, out=tmp)
+            tmp *= 0.1
+            m += tmp
+            np.multiply(g, g, out=tmp)
+            tmp -= v
+            tmp *= 0.001
+            v += tmp
+            np.sqrt(v, out=tmp)
+            tmp += 1e-7
+            np.divide(m, tmp, out=tmp)
+            tmp *= 1e-3
+            p -= tmp
+            best = min(best, time.perf_counter() - start)
+        return best
+
+    normal, subnormal = best_of(1e-3), best_of(1e-39)
+    with fpmode.flush_denormals():
+        flushed = best_of(1e-39)
+    return {
+        "n": n,
+        "normal_us": normal * 1e6,
+        "subnormal_us": subnormal * 1e6,
+        "subnormal_flushed_us": flushed * 1e6,
+        "penalty": subnormal / normal,
+        "nnforge_flush_to_zero": fpmode.available(),
+        "flush_bits": None if fpmode.FLUSH_BITS is None else hex(fpmode.FLUSH_BITS),
+    }
+
+
+def print_hardware(info: dict[str, Any]) -> None:
+    """CPU model, core count, BLAS library and kernel, the subnormal penalty: the first lines."""
+    usable = info.get("usable_cpus")
+    print(
+        f"date {info['date']}; CPU: {info.get('cpu')}, {info['cpus']} logical CPUs"
+        + (f" ({usable} usable)" if usable and usable != info["cpus"] else "")
+        + f"; 1-min load {os.getloadavg()[0]:.2f}"
+    )
+    blas = ", ".join(
+        f"{b.get('internal_api')} {b.get('version')} kernel {b.get('architecture')}"
+        f" ({b.get('num_threads')} threads)"
+        for b in info["blas"]
+    )
+    libs = ", ".join(f"{m} {info[m]}" for m in ("torch", "sklearn", "jax") if m in info)
+    print(f"BLAS (threadpoolctl): {blas or 'unknown'}; numpy {info['numpy']}; {libs}")
+    sub = info["subnormals"]
+    print(
+        f"subnormal floats: an Adam update of {sub['n'] // 1000}k float32 takes "
+        f"{sub['normal_us']:.0f} µs normal, {sub['subnormal_us']:.0f} µs subnormal "
+        f"({sub['penalty']:.1f}x), {sub['subnormal_flushed_us']:.0f} µs with flush-to-zero; "
+        f"nnforge flush-to-zero: {'on' if sub['nnforge_flush_to_zero'] else 'UNAVAILABLE'}",
+        flush=True,
+    )
 
 
 def print_table(rows: list[dict[str, Any]], best: dict[str, Any] | None) -> None:
     head = (
         f"{'peer':<15}{'layout':<7}{'s/fold-epoch':>13}{'cpu s/f-e':>10}{'warm-up s':>10}"
         f"{'nnforge/peer':>13}{'speed-up':>9}{'R² $ oof':>10}{'R² log':>8}{'peak MiB':>9}"
-        f"{'load':>6}"
+        f"{'late/early':>11}{'load':>6}"
     )
     print(head)
     print("-" * len(head))
@@ -752,19 +919,24 @@ def print_table(rows: list[dict[str, Any]], best: dict[str, Any] | None) -> None
             f"{(f'{cpu:.4f}' if cpu else ''):>10}{row['warmup_s']:>10.2f}"
             f"{(f'{ratio:.3f}' if ratio else ''):>13}{speed}{row['r2_oof']:>10.4f}"
             f"{(f'{norm:.4f}' if norm is not None else ''):>8}"
-            f"{(row['peak_rss_mib'] or 0):>9.0f}{row['load_before']:>6.1f}"
+            f"{(row['peak_rss_mib'] or 0):>9.0f}"
+            f"{(f'{drift:.2f}' if (drift := row.get('late_over_early')) else ''):>11}"
+            f"{row['load_before']:>6.1f}"
         )
     if best:
         print(
             f"\nnnforge reference: {best['peer']} {best['layout']} "
             f"({best['s_per_fold_epoch']:.4f} s per fold-epoch); speed-up = peer / nnforge. "
+            "late/early: time of the last quarter of the epochs over the first quarter (after "
+            "the first epoch; > 1.2: the run slows down, e.g. subnormal floats). "
             "load: 1-min load average before the row (2 cores; > 0.5 means other work ran)"
         )
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
-    path = data_path(args.data)
     info = machine_info()
+    print_hardware(info)
+    path = data_path(args.data)
     if any(info["env"].values()):
         print(f"warning: {info['env']} is set; numbers may be distorted (make bench unsets it)")
     t0 = time.perf_counter()
@@ -772,8 +944,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     prep_s = time.perf_counter() - t0
     print(
         f"data: {path} ({sum(len(f.x_valid) for f in folds)} rows, {len(names)} inputs, "
-        f"{args.folds} folds, {args.epochs} epochs); BLAS: "
-        + ", ".join(f"{b.get('internal_api')} {b.get('architecture')}" for b in info["blas"])
+        f"{args.folds} folds, {args.epochs} epochs; {prep})"
     )
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="nnforge-bench-") as tmp:
@@ -835,48 +1006,60 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 # -- the complete run ------------------------------------------------------------------------------
 
 
-def train_command(spec: Path, data: Path, out_dir: Path) -> tuple[list[str], str]:
-    """`nnforge train` when the CLI has it, else the same through ``nnforge.training.train``."""
-    exe = Path(sys.executable).with_name("nnforge")
-    if exe.is_file():
-        probe = subprocess.run([str(exe), "train", "--help"], capture_output=True, text=True)
-        if probe.returncode == 0:
-            cmd = [str(exe), "train", str(spec), "--data", str(data), "--out", str(out_dir)]
-            return cmd, "nnforge train (CLI)"
-    code = (
-        "import sys; from nnforge.model import Model; from nnforge.training import train; "
-        "train(Model.from_json_file(sys.argv[1]), sys.argv[2], out_dir=sys.argv[3], progress=False)"
-    )
-    return [
-        sys.executable,
-        "-c",
-        code,
-        str(spec),
-        str(data),
-        str(out_dir),
-    ], "nnforge.training.train"
+def full_train_main(spec: str, data: str, out_dir: str) -> None:
+    """Child process of ``--full``: ``nnforge.training.train`` as ``nnforge train`` runs it
+    (workers, validation every epoch, the run directory), recording when each fold's epoch
+    ends in ``OUT_DIR.epochs.json`` for the steady-state ratio."""
+    from nnforge.model import Model
+    from nnforge.training import Callback, train
+
+    ends: dict[int, list[float]] = {}
+
+    class EpochEnds(Callback):
+        def on_train_begin(self, info) -> None:
+            self.begin = time.perf_counter()
+
+        def on_epoch_end(self, m) -> None:
+            ends.setdefault(m.fold, []).append(time.perf_counter() - self.begin)
+
+    train(Model.from_json_file(spec), data, out_dir=out_dir, callbacks=[EpochEnds()])
+    Path(f"{out_dir}.epochs.json").write_text(json.dumps({str(k): v for k, v in ends.items()}))
+
+
+def steady_state(ends: dict[str, list[float]], window: int = 50) -> dict[str, Any]:
+    """Per-epoch seconds (folds in parallel, as they train) of the first and last ``window``
+    epochs, from the times each epoch ended; their ratio is the slow-down over the run."""
+    per_epoch = np.diff(np.array([[0.0, *v] for v in ends.values()]), axis=1)  # (folds, epochs)
+    window = min(window, per_epoch.shape[1] // 2)
+    first = float(per_epoch[:, :window].mean())
+    last = float(per_epoch[:, -window:].mean())
+    return {"window": window, "first_s": first, "last_s": last, "last_over_first": last / first}
 
 
 def full(args: argparse.Namespace) -> dict[str, Any]:
     """8 folds x 500 epochs end to end, then permutation importance and batch inference."""
     import resource
 
+    info = machine_info()
+    print_hardware(info)
     path = data_path(args.data)
     epochs = args.epochs or 500
-    info = machine_info()
     result: dict[str, Any] = {"mode": "full", "machine": info, "data": str(path)}
     result["load_before"] = os.getloadavg()[0]  # other work on the 2 cores skews every figure
     with tempfile.TemporaryDirectory(prefix="nnforge-full-") as tmp:
         spec_file, out_dir = Path(tmp) / "model.json", Path(tmp) / "run"
         # a shipped spec (the main job by default), as `make demo` runs it
+        from nnforge.demos import EXAMPLES, example_spec
         from nnforge.model import KFolds, Model
 
-        model = Model.from_json_file(ROOT / args.spec).with_overrides(
+        spec = example_spec(args.spec) if args.spec in EXAMPLES else Path(args.spec)
+        model = Model.from_json_file(spec).with_overrides(
             epochs=epochs, trainer=KFolds(k=args.folds), seed=args.seed
         )
         result["spec"] = args.spec
         model.to_json_file(spec_file)
-        cmd, how = train_command(spec_file, path, out_dir)
+        how = "nnforge.training.train (as `nnforge train`)"
+        cmd = [sys.executable, __file__, "--full-worker", str(spec_file), str(path), str(out_dir)]
         print(f"full run: {args.folds} folds x {epochs} epochs through {how} ...", flush=True)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd)  # as a user runs it: the trainer picks its own threads
@@ -889,7 +1072,9 @@ def full(args: argparse.Namespace) -> dict[str, Any]:
             return result
         evaluation = json.loads((out_dir / "evaluation.json").read_text())["summary"]
         children_maxrss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        steady = steady_state(json.loads(Path(f"{out_dir}.epochs.json").read_text()))
         result["train"] = {
+            "steady_state": steady,
             "how": how,
             "folds": args.folds,
             "epochs": epochs,
@@ -901,8 +1086,11 @@ def full(args: argparse.Namespace) -> dict[str, Any]:
         }
         peak = rss.peak / 2**20 if rss else children_maxrss
         print(
-            f"  wall {wall:.1f} s (target < 60), peak RSS {peak:.0f} MiB "
-            f"(target < 1024), out-of-fold R² {evaluation.get('oof_r2')}",
+            f"  wall {wall:.1f} s (target <= 60), peak RSS {peak:.0f} MiB "
+            f"(target < 1024), out-of-fold R² {evaluation.get('oof_r2')}\n"
+            f"  steady state: {steady['first_s'] * 1e3:.1f} ms per epoch over the first "
+            f"{steady['window']} epochs, {steady['last_s'] * 1e3:.1f} ms over the last "
+            f"{steady['window']}: last/first {steady['last_over_first']:.2f} (target <= 1.2)",
             flush=True,
         )
         result["importance"] = time_importance(out_dir)
@@ -970,7 +1158,7 @@ def parse_layouts(text: str | None) -> dict[str, tuple[str, ...]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, help="default 20 (--full: 500)")
+    parser.add_argument("--epochs", type=int, help="default 40 (--full: 500)")
     parser.add_argument("--folds", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", help="kc_house_data.csv (default: $NNFORGE_DATA_DIR, shared/)")
@@ -991,9 +1179,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full", action="store_true", help="time the 8x500 run end to end")
     parser.add_argument(
         "--spec",
-        default="examples/king_county/spec.json",
-        help="--full: the model spec to run (default: the shipped, tuned King County spec; "
-        "examples/king_county/seed_spec.json is the seed's own model)",
+        default="king-county",
+        help="--full: the model spec to run, a packaged example name or a file (default: "
+        "king-county, the tuned spec `make demo` runs; king-county-seed is the seed's own)",
     )
     # internal: one worker process of one (peer, layout)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -1001,7 +1189,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--subset", help=argparse.SUPPRESS)
     parser.add_argument("--workdir", help=argparse.SUPPRESS)
     parser.add_argument("--tag", help=argparse.SUPPRESS)
+    parser.add_argument("--full-worker", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.full_worker:
+        full_train_main(*args.full_worker)
+        return 0
     if args.worker:
         worker_main(args)
         return 0
@@ -1014,7 +1206,7 @@ def main(argv: list[str] | None = None) -> int:
         result = full(args)
         out = args.json or RESULTS / "seed_workload_full.json"
     else:
-        args.epochs = args.epochs or 20
+        args.epochs = args.epochs or 40
         result = bench(args)
         out = args.json or RESULTS / "seed_workload.json"
     out.parent.mkdir(parents=True, exist_ok=True)
