@@ -16,7 +16,7 @@ from nnforge.demos import example_spec
 from nnforge.inspection import run_importance
 from nnforge.model import KFolds, Model
 from nnforge.nn import fpmode
-from nnforge.training import Run, loop, train
+from nnforge.training import Run, train
 
 pytestmark = pytest.mark.skipif(not fpmode.available(), reason="no flush-to-zero on this CPU")
 
@@ -42,18 +42,19 @@ def test_in_process_training_keeps_every_buffer_normal_and_the_callers_mode(
     kc_path, tmp_path, monkeypatch
 ):
     built = []
-    build = loop.build_network
+    build = Model.build_network
 
-    def keep(*args, **kwargs):
-        built.append(build(*args, **kwargs))
+    def keep(self, *args, **kwargs):
+        built.append(build(self, *args, **kwargs))
         return built[-1]
 
-    monkeypatch.setattr(loop, "build_network", keep)
+    monkeypatch.setattr(Model, "build_network", keep)  # the network the epoch loop trains
     before = _control(fpmode.get_mode())
     out = tmp_path / "run"
     train(_model(30, 4), kc_path, out_dir=out, workers=1, progress=False)
     assert _control(fpmode.get_mode()) == before
-    (net,) = built
+    net = built[0]  # the one trained (the others are built afterwards to hold the results)
+    assert net.optimizers[0].iterations == 30 * 127
     buffers = {"params": net.params, "grads": net.grads}
     for i, opt in enumerate(net.optimizers):
         buffers |= {f"optimizer {i} slot {j}": slot for j, slot in enumerate(opt.slots)}
@@ -61,7 +62,7 @@ def test_in_process_training_keeps_every_buffer_normal_and_the_callers_mode(
     assert {name: _n_subnormal(b) for name, b in buffers.items()} == dict.fromkeys(buffers, 0)
 
     run = Run.load(out)
-    run.predict(run.predictions().head(50))
+    run.predict(run.predictions.head(50))
     assert _control(fpmode.get_mode()) == before
     run_importance(out, n_shuffles=1)
     assert _control(fpmode.get_mode()) == before
