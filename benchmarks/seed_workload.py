@@ -1027,9 +1027,11 @@ def full_train_main(spec: str, data: str, out_dir: str) -> None:
 
 
 def steady_state(ends: dict[str, list[float]], window: int = 50) -> dict[str, Any]:
-    """Per-epoch seconds (folds in parallel, as they train) of the first and last ``window``
-    epochs, from the times each epoch ended; their ratio is the slow-down over the run."""
+    """Per-epoch seconds (folds in parallel, as they train) of the first ``window`` epochs after
+    the first one and of the last ``window``, from the times each epoch ended; their ratio is
+    the slow-down over the run."""
     per_epoch = np.diff(np.array([[0.0, *v] for v in ends.values()]), axis=1)  # (folds, epochs)
+    per_epoch = per_epoch[:, 1:]  # the first epoch also pays for starting the workers
     window = min(window, per_epoch.shape[1] // 2)
     first = float(per_epoch[:, :window].mean())
     last = float(per_epoch[:, -window:].mean())
