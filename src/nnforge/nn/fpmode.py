@@ -108,7 +108,7 @@ def _init() -> tuple[Callable[[int, int], int] | None, int | None]:
 
 
 _update, FLUSH_BITS = _init()
-_state = threading.local()  # depth: nesting of flush scopes in this thread
+_state = threading.local()  # .on: this thread is inside a flush scope (the outermost sets it)
 
 
 def available() -> bool:
@@ -121,22 +121,20 @@ def get_mode() -> int | None:
     return None if _update is None else int(_update(_KEEP_ALL, 0))
 
 
-class _Flush:
-    """The scope: set the flush bits on entry, put the caller's back on exit; nests cheaply."""
+def _enter() -> int | None:
+    """Set the flush bits if this is the thread's outermost scope; return what to restore."""
+    local = _state.__dict__  # per thread
+    if _update is None or local.get("on"):
+        return None  # nested (or unsupported): nothing to do
+    local["on"] = True
+    return _update(_KEEP_ALL, FLUSH_BITS)
 
-    __slots__ = ("old",)
 
-    def __enter__(self) -> None:
-        depth = getattr(_state, "depth", 0)
-        _state.depth = depth + 1
-        if depth == 0 and _update is not None:
-            self.old = _update(_KEEP_ALL, FLUSH_BITS)
-
-    def __exit__(self, *exc: object) -> None:
-        _state.depth -= 1
-        if _state.depth == 0 and _update is not None:
-            # Only the flush bits are restored; anything else the caller set stays as it is.
-            _update(~FLUSH_BITS & _KEEP_ALL, self.old & FLUSH_BITS)
+def _exit(old: int | None) -> None:
+    """Put the caller's flush bits back (only those: anything else the caller set stays)."""
+    if old is not None:
+        _state.on = False
+        _update(~FLUSH_BITS & _KEEP_ALL, old & FLUSH_BITS)
 
 
 @contextlib.contextmanager
@@ -152,16 +150,23 @@ def flush_denormals() -> Iterator[None]:
     >>> bool(tiny == 0) if available() else True
     True
     """
-    with _Flush():
+    old = _enter()
+    try:
         yield
+    finally:
+        _exit(old)
 
 
 def flushing(func: F) -> F:
-    """Decorator: run ``func`` inside :func:`flush_denormals` (about 1 µs per outermost call)."""
+    """Decorator: run ``func`` inside :func:`flush_denormals` (about 1.5 µs per outermost call,
+    0.3 µs nested)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _Flush():
+        old = _enter()
+        try:
             return func(*args, **kwargs)
+        finally:
+            _exit(old)
 
     return wrapper  # type: ignore[return-value]
