@@ -4,8 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo demo-seed demo-classification xor test lint bench bench-full bench-pipeline \
-	bench-classification clean
+.PHONY: venv demo demo-seed demo-classification xor test lint bench bench-backends bench-full \
+	bench-pipeline bench-classification clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,11 @@ bench: $(STAMP)
 	for peer in $(BENCH_PEERS); do $(BIN)/python -m pip install -q "$$peer" || \
 		echo "bench: could not install $$peer; the benchmark skips what needs it"; done
 	$(BENCH_ENV) $(BIN)/python benchmarks/seed_workload.py $(BENCH_ARGS)
+	$(MAKE) bench-backends
+
+# The full King County run through `nnforge train --backend numpy` and `--backend jax` (issue 16).
+bench-backends: $(STAMP)
+	$(BENCH_ENV) $(BIN)/python benchmarks/backends.py $(BACKENDS_ARGS)
 
 bench-full: $(STAMP)
 	$(BIN)/python -m pip install -q psutil || echo "bench-full: psutil missing, no peak memory"

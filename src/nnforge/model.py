@@ -195,6 +195,10 @@ class Model(_Spec):
     data: str | None = Field(
         default=None, description="the data file, relative to the spec file (or absolute)"
     )
+    backend: Literal["numpy", "jax"] = Field(
+        default="numpy",
+        description="what trains the network: NumPy (reference) or JAX (nnforge[jax], compiled)",
+    )
 
     @model_validator(mode="after")
     def _trainable(self) -> Model:

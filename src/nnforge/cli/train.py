@@ -39,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=examples(
             "nnforge train spec.json --data kc_house_data.csv --epochs 50 --folds 5",
             "nnforge train spec.json --out runs/adam --seed 1 --quiet",
+            "nnforge train spec.json --backend jax   # one compiled call per epoch (CPU or GPU)",
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -64,6 +65,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=positive_int,
         metavar="W",
         help="worker processes (default: one per core, at most one per fold)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=("numpy", "jax"),
+        help="override the spec's backend: numpy (reference) or jax (pip install 'nnforge[jax]')",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -107,6 +113,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
             msg = f"`--seed` must be >= 0. Received: --seed {args.seed}"
             raise CLIError(msg, "pick a non-negative integer seed")
         changes["seed"] = args.seed
+    if args.backend is not None:
+        changes["backend"] = args.backend
     return changes
 
 

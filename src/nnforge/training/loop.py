@@ -25,7 +25,8 @@ import numpy as np
 
 from nnforge.metrics import GREATER_IS_BETTER, scores
 from nnforge.model import Model
-from nnforge.nn import Network
+from nnforge.nn import Network, backends
+from nnforge.nn.backends import EpochRunner
 from nnforge.training.evaluation import EpochMetrics, FoldResult
 
 __all__ = ["GroupOutcome", "Measurement", "ReplicaData", "train_replicas"]
@@ -113,15 +114,6 @@ def _padded_order(rng: np.random.Generator, n: int, n_max: int) -> np.ndarray:
     return order if n == n_max else np.concatenate([order, order[: n_max - n]])
 
 
-def _take(table: np.ndarray, rows: np.ndarray, buffers: dict[int, np.ndarray]) -> np.ndarray:
-    """``table[rows]`` into a buffer reused per batch size (``np.take`` with ``mode="clip"``,
-    for indices known to be valid, is ~3x faster than fancy indexing)."""
-    out = buffers.get(rows.shape[1])
-    if out is None:
-        out = buffers[rows.shape[1]] = np.empty((*rows.shape, table.shape[1]), table.dtype)
-    return np.take(table, rows, axis=0, out=out, mode="clip")
-
-
 def _masked_mean_std(values: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and std over the first ``counts[r]`` entries of each row of ``values`` (R, n)."""
     mask = np.arange(values.shape[1])[None, :] < counts[:, None]
@@ -151,11 +143,11 @@ class _Validator:
     def __init__(self, data: ReplicaData) -> None:
         self.data = data
 
-    def measure(self, net: Network) -> Measurement:
+    def measure(self, runner: EpochRunner) -> Measurement:
         """Loss, metrics and predictions of every replica on its held-out rows."""
         d = self.data
-        pred = net.predict(d.x_valid)  # fixed row chunks: the same for any grouping
-        row_loss = net.loss(d.y_valid, pred)  # (R, V)
+        pred = runner.predict(d.x_valid)  # on the backend's device; fixed row chunks in NumPy
+        row_loss = runner.net.loss(d.y_valid, pred)  # (R, V)
         val_loss, val_std = _masked_mean_std(row_loss.astype(np.float64), d.n_valid)
         metric, originals = _score_replicas(d.task, d.y_valid_true, pred, d.n_valid, d.inverters)
         return Measurement(val_loss, val_std, metric, originals)
@@ -180,10 +172,10 @@ class _EarlyStopper:
         self.best_weights = [[w.copy() for w in net.replica_view(r)] for r in range(data.replicas)]
         self.wait = np.zeros(data.replicas, dtype=int)
 
-    def update(self, net: Network, epoch: int, active: np.ndarray) -> np.ndarray:
+    def update(self, runner: EpochRunner, epoch: int, active: np.ndarray) -> np.ndarray:
         """Record this epoch for the ``active`` replicas; return the monitored loss."""
-        d = self.data
-        pred = net.predict(d.x_monitor)
+        d, net = self.data, runner.net
+        pred = runner.predict(d.x_monitor)
         if self.metric in ("loss", "log_loss"):
             loss, _ = _masked_mean_std(net.loss(d.y_monitor, pred), d.n_monitor)
         else:
@@ -233,6 +225,7 @@ def train_replicas(
     validated = bool(data.n_valid.any())
     rngs = [np.random.default_rng(s) for s in data.shuffle_seeds]
     batch = min(model.batch_size, n_max)
+    runner = backends.get(model.backend)(net).bind(data.x_train, data.y_train, batch, data.w_train)
     validator = _Validator(data)
     stopper = None
     if model.early_stopping is not None and data.x_monitor is not None:
@@ -243,14 +236,6 @@ def train_replicas(
     status = ["completed"] * R
     messages: list[str | None] = [None] * R
     epochs_run = np.zeros(R, dtype=int)
-    # Each replica's rows as one table, so a batch is a single np.take of flat row numbers.
-    x_rows = data.x_train.reshape(-1, data.x_train.shape[2])
-    y_rows = data.y_train.reshape(-1, data.y_train.shape[2])
-    w_rows = None if data.w_train is None else data.w_train.reshape(-1, 1)
-    first_row = np.arange(R)[:, None] * data.x_train.shape[1]
-    x_batches: dict[int, np.ndarray] = {}  # by batch size
-    y_batches: dict[int, np.ndarray] = {}
-    w_batches: dict[int, np.ndarray] = {}
     last_metrics: Measurement | None = None
     last_metrics_epoch = -1
     epoch = -1
@@ -270,24 +255,16 @@ def train_replicas(
                     for rng, n in zip(rngs, data.n_train, strict=True)
                 ]
             )
-            order += first_row
-            loss_sum = np.zeros(R)
-            for start in range(0, n_max, batch):
-                rows = order[:, start : start + batch]
-                x, y = _take(x_rows, rows, x_batches), _take(y_rows, rows, y_batches)
-                w = None if w_rows is None else _take(w_rows, rows, w_batches)[..., 0]
-                losses = net.train_step(x, y, w)
-                loss_sum += losses * rows.shape[1]
-            train_loss = loss_sum / n_max
+            train_loss = runner.run_epoch(order)
 
             last_epoch = epoch == model.epochs - 1
             validate = validated and (
                 last_epoch or (model.validate_every > 0 and (epoch + 1) % model.validate_every == 0)
             )
-            metrics = validator.measure(net) if validate else None
+            metrics = validator.measure(runner) if validate else None
             if metrics is not None:
                 last_metrics, last_metrics_epoch = metrics, epoch
-            monitor = stopper.update(net, epoch, active) if stopper else None
+            monitor = stopper.update(runner, epoch, active) if stopper else None
             opt = net.optimizers[0]
             lr = float(opt.learning_rate(max(opt.iterations - 1, 0)))
 
@@ -321,7 +298,7 @@ def train_replicas(
     # The held-out predictions must come from the parameters that are kept: measure again
     # unless the last epoch run was just measured (and no best epoch was restored).
     fresh = stopper is None and last_metrics is not None and last_metrics_epoch == epoch
-    final = last_metrics if fresh or not validated else validator.measure(net)
+    final = last_metrics if fresh or not validated else validator.measure(runner)
     results = []
     for r in range(R):
         results.append(

@@ -26,7 +26,7 @@ from nnforge.data import Pipeline, derive, read_table
 from nnforge.data.targets import predicted_labels, probability_columns
 from nnforge.exceptions import DataError
 from nnforge.model import Model
-from nnforge.nn import Network
+from nnforge.nn import Network, backends
 from nnforge.training.evaluation import Evaluation
 from nnforge.training.rundir import (
     RunDirDamagedError,
@@ -109,7 +109,9 @@ class Run:
         """The evaluation summary (out-of-fold R², mean and best fold R², wall time...)."""
         return self.evaluation.summary
 
-    def predict(self, data: pl.DataFrame | str | Path, *, fold: int | None = None) -> pl.DataFrame:
+    def predict(
+        self, data: pl.DataFrame | str | Path, *, fold: int | None = None, backend: str = "numpy"
+    ) -> pl.DataFrame:
         """Predict new rows in original units.
 
         With ``fold=None`` every fold model predicts and the result is their mean
@@ -117,7 +119,9 @@ class Run:
         predictions is sound where averaging weights is not. With ``fold=i`` only that model.
         A class target gives the predicted label (``<target>_pred``, the most probable class of
         the mean probabilities) and ``<target>_proba_<label>`` per class (with ``_std``).
+        ``backend`` computes the forward pass (``"numpy"`` or ``"jax"``, whichever trained it).
         """
+        runner = backends.get(backend)
         dataset = self.model.dataset
         source = (
             data if isinstance(data, pl.DataFrame) else read_table(data, **dataset.read_options())
@@ -131,7 +135,7 @@ class Run:
             pipeline = self.pipelines[i]
             _, x, _ = pipeline.to_arrays(pipeline.transform(frame), dtype=self.model.dtype)
             with threadpool_limits(1):  # small matrices: more BLAS threads only slow them down
-                out = self.networks[i].predict(x[None])[0]
+                out = runner(self.networks[i]).predict(x[None])[0]
             with np.errstate(over="ignore", invalid="ignore"):
                 preds.append(pipeline.invert_predictions(out))
             _check_finite_predictions(preds[-1], i, frame[pipeline.id_column].to_numpy())

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from nnforge.data.targets import predicted_labels, probability_columns, resolve_
 from nnforge.exceptions import DivergenceError, SpecError
 from nnforge.metrics import GREATER_IS_BETTER, mean_absolute_error, r2_score, scores
 from nnforge.model import KFolds, Model, Split, TrainerSpec
-from nnforge.nn import Network
+from nnforge.nn import Network, backends
 from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
 from nnforge.training.evaluation import (
     EpochMetrics,
@@ -252,6 +253,7 @@ class Trainer:
         fails, and a run whose folds all diverged raises :class:`DivergenceError` instead.
         ``out_dir`` is checked and locked before any work (see :mod:`nnforge.training.rundir`).
         """
+        backends.get(self.model.backend)  # a missing optional backend fails now, in one line
         if out_dir is None:
             return self._fit(data, None)
         with claim_run_dir(out_dir) as path:
@@ -344,6 +346,8 @@ class Trainer:
         return result
 
     def _workers(self, k: int) -> int:
+        if self.model.backend != "numpy":  # one compiled call over all folds, threads inside
+            return 1
         if self.workers is not None:
             return max(1, min(int(self.workers), k))
         return max(1, min(os.cpu_count() or 1, k))
@@ -624,7 +628,11 @@ def _run_in_workers(
                     args=(model.to_json(), group, messages, stop, os.getpid()),
                     daemon=True,
                 )
-                proc.start()
+                with warnings.catch_warnings():
+                    # After the jax backend ran in this process, JAX warns at every fork that
+                    # its threads make a child that uses JAX deadlock-prone; these use NumPy only.
+                    warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
+                    proc.start()
                 procs.append(proc)
             while len(outcomes) < len(groups):
                 _receive(messages, procs, outcomes, report, cb, stop)
