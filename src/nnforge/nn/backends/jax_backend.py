@@ -237,7 +237,7 @@ def _step(plan: _Plan, table: tuple, carry: tuple, inputs: tuple) -> tuple[tuple
     return (new_params, new_slots), loss
 
 
-def _replica_epoch(plan: _Plan, params, slots, table, order, hyper, key, epoch):
+def _replica_epoch(plan: _Plan, params, slots, table, order, hyper, seed, epoch):
     """One epoch of one replica: a scan over its batches.
 
     A last batch shorter than ``plan.batch`` is padded with row 0 at weight 0, which gives the
@@ -249,7 +249,7 @@ def _replica_epoch(plan: _Plan, params, slots, table, order, hyper, key, epoch):
     valid = None
     if steps * b != n:
         valid = (jnp.arange(steps * b) < n).astype(table[0].dtype).reshape(steps, b)
-    keys = jax.random.split(jax.random.fold_in(key, epoch), steps)
+    keys = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(seed), epoch), steps)
 
     def step(carry, inputs):
         return _step(plan, table, carry, inputs)
@@ -259,11 +259,11 @@ def _replica_epoch(plan: _Plan, params, slots, table, order, hyper, key, epoch):
 
 
 @functools.partial(jax.jit, static_argnums=0, donate_argnums=(1, 2))
-def _epoch(plan: _Plan, params, slots, table, order, hyper, keys, epoch):
+def _epoch(plan: _Plan, params, slots, table, order, hyper, seeds, epoch):
     """All replicas' epoch in one call; returns new params, slots and (R, steps) batch losses."""
     run = functools.partial(_replica_epoch, plan)
     return jax.vmap(run, in_axes=(0, 0, 0, 0, None, 0, None))(
-        params, slots, table, order, hyper, keys, epoch
+        params, slots, table, order, hyper, seeds, epoch
     )
 
 
@@ -327,13 +327,17 @@ class Runner(EpochRunner):
         self._plan = dataclasses.replace(self._plan, batch=self.batch_size)
         seeds = net.seeds or np.random.SeedSequence().spawn(net.replicas)
         with self._scope():
-            w = None if sample_weight is None else jnp.asarray(sample_weight, self.dtype)
-            self._table = (jnp.asarray(x, self.dtype), jnp.asarray(y, self.dtype), w)
-            self._keys = jnp.stack([jax.random.PRNGKey(_dropout_seed(s)) for s in seeds])
+            w = None if sample_weight is None else self._put(sample_weight)
+            self._table = (self._put(x), self._put(y), w)
+            self._seeds = jax.device_put(np.array([_dropout_seed(s) for s in seeds], np.uint32))
             self._params = self._device_params()
+
+            # Built on the host and copied: no small compilations before the epoch's.
+            groups = np.repeat(self._plan.groups, 2)  # kernel and bias of each layer
+            n_slots = [_RULES[self._plan.rules[g][0]][0] for g in groups]
             self._slots = [
-                tuple(jnp.zeros_like(w) for _ in range(_RULES[self._plan.rules[g][0]][0]))
-                for w, g in zip(self._params, np.repeat(self._plan.groups, 2), strict=True)
+                tuple(self._put(np.zeros(w.shape)) for _ in range(k))
+                for w, k in zip(self._params, n_slots, strict=True)
             ]
 
     def run_epoch(self, order: np.ndarray) -> np.ndarray:
@@ -352,9 +356,9 @@ class Runner(EpochRunner):
                 self._params,
                 self._slots,
                 self._table,
-                jnp.asarray(order, jnp.int32),
+                jax.device_put(order.astype(np.int32)),
                 hyper,
-                self._keys,
+                self._seeds,
                 self._epoch,
             )
             params = jax.device_get(self._params)
@@ -375,7 +379,12 @@ class Runner(EpochRunner):
     def _device_params(self) -> list[Array]:
         """Copies of ``net.params`` on the device: kernel (R, n_in, units), bias (R, units),
         for every layer in turn."""
-        return [jnp.array(p) for layer in self.net.layers for p in (layer.kernel, layer.bias[:, 0])]
+        return [self._put(p) for layer in self.net.layers for p in (layer.kernel, layer.bias[:, 0])]
+
+    def _put(self, array: np.ndarray) -> Array:
+        """A device copy of ``array`` in the network's dtype (``device_put`` compiles nothing;
+        the host copy keeps the device buffer from aliasing NumPy memory on CPU)."""
+        return jax.device_put(np.array(array, self.dtype, order="C"))
 
     def _on_device(self, x: np.ndarray) -> Array:
         """``x`` as a device array, kept for arrays seen before (validation rows each epoch):
@@ -384,5 +393,5 @@ class Runner(EpochRunner):
         if entry is None or entry[0] is not x:
             if len(self._device_inputs) >= 4:
                 self._device_inputs.clear()
-            entry = self._device_inputs[id(x)] = (x, jnp.asarray(x, self.dtype))
+            entry = self._device_inputs[id(x)] = (x, self._put(x))
         return entry[1]
