@@ -26,8 +26,8 @@ platform (here 3.11 on x86-64 Linux)::
         --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \\
         "polars>=1.0" "pydantic>=2.5" "threadpoolctl>=3.2"
 
-The King County CSV is looked up as nnforge does (``--data``, ``$NNFORGE_DATA_DIR``, ``./data/``,
-the user cache): copying it to ``data/kc_house_data.csv`` (ignored by git) is enough. Results are
+The King County data is looked up as nnforge does (``--data``, ``$NNFORGE_DATA_DIR``,
+``./data/``, the user cache, then the copy shipped in the package). Results are
 printed and written to ``benchmarks/results/gpu_check.json``.
 """
 
