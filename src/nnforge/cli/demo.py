@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     steps = (
         (train.run, {"spec": str(spec), "data": None, "out": out, "epochs": args.epochs,
                      "folds": args.folds, "seed": None, "workers": args.workers,
-                     "quiet": args.quiet}),
+                     "backend": None, "quiet": args.quiet}),
         (importance.run, {"run_dir": out, "shuffles": args.shuffles, "seed": 0}),
         (report.run, {"run_dir": out, "out": None}),
     )  # fmt: skip
