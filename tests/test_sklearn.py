@@ -392,3 +392,25 @@ def test_a_failed_refit_leaves_the_estimator_unfitted():
         est.set_params(optimizer="lbfgs").fit(X, y)
     with pytest.raises(NotFittedError):
         est.predict(X)
+
+
+@pytest.mark.parametrize("estimator", [NNForgeRegressor, NNForgeClassifier])
+def test_jax_backend_trains_the_same_network(estimator):
+    """backend="jax" compiles the same spec: float64 predictions equal NumPy's to 1e-9."""
+    X, y = _regression(120)
+    if estimator is NNForgeClassifier:
+        y = np.where(y > np.median(y), "high", "low")
+    params = {**FAST, "epochs": 3, "dtype": "float64", "batch_size": 32}
+    ref = estimator(**params).fit(X, y)
+    jax = estimator(**params, backend="jax").fit(X, y)
+    assert jax.to_spec().backend == "jax"
+    assert estimator.from_spec(jax.to_spec()).backend == "jax"
+    np.testing.assert_allclose(jax.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    np.testing.assert_allclose(jax.network_.params, ref.network_.params, rtol=1e-9, atol=1e-12)
+    out = "predict_proba" if estimator is NNForgeClassifier else "predict"
+    np.testing.assert_allclose(getattr(jax, out)(X), getattr(ref, out)(X), rtol=1e-9)
+
+
+def test_unknown_backend_is_named():
+    with pytest.raises(ValueError, match="backend"):
+        NNForgeRegressor(**FAST, backend="torch").fit(*_regression(50))

@@ -99,6 +99,7 @@ class _NNForgeEstimator(BaseEstimator):
         dtype: str = "float32",
         random_state: Any = None,
         warm_start: bool = False,
+        backend: str = "numpy",
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -123,6 +124,7 @@ class _NNForgeEstimator(BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.warm_start = warm_start
+        self.backend = backend
 
     # -- the spec ------------------------------------------------------------------------------
 
@@ -193,6 +195,7 @@ class _NNForgeEstimator(BaseEstimator):
             "early_stopping": model.early_stopping is not None,
             "dtype": model.dtype,
             "random_state": model.seed,
+            "backend": model.backend,
         }
         if model.early_stopping is not None:
             es = model.early_stopping
@@ -250,7 +253,7 @@ class _NNForgeEstimator(BaseEstimator):
             )
         return _validated(
             name,
-            "optimizer/learning_rate/batch_size/epochs/dtype",
+            "optimizer/learning_rate/batch_size/epochs/dtype/backend",
             lambda: Model(
                 dataset=DatasetSpec() if dataset is None else dataset,
                 layers=layers,
@@ -261,6 +264,7 @@ class _NNForgeEstimator(BaseEstimator):
                 early_stopping=early,
                 seed=seed,
                 dtype=self.dtype,
+                backend=self.backend,
             ),
         )
 
@@ -535,6 +539,10 @@ class NNForgeRegressor(RegressorMixin, _NNForgeEstimator):
     warm_start : bool, default=False
         ``fit`` continues from the previous solution (and optimizer state) instead of starting
         afresh; the scalers of the first fit are kept.
+    backend : {"numpy", "jax"}, default="numpy"
+        The engine that runs the epochs (``"jax"`` needs ``nnforge[jax]`` and compiles one
+        epoch per call; it starts from fresh optimizer state, so ``warm_start`` and
+        ``partial_fit`` continue only with ``"numpy"``).
 
     Attributes
     ----------
