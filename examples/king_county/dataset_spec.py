@@ -27,6 +27,7 @@ from nnforge.data import (
     Not,
     Out,
     ReplaceWithFeature,
+    Unit,
     UsedInModel,
 )
 from nnforge.datasets import king_county_path
@@ -48,6 +49,7 @@ def king_county_spec(path: str | Path | None = None) -> DatasetSpec:
         # Never renovated (0) means "as new as when built".
         .add_opt_to("yr_renovated", Mapped(Equal(0), ReplaceWithFeature("yr_built")))
         .add_opt_to("price", Out)
+        .add_opt_to("price", Unit("USD"))
         .add_opt(Log10.only(["sqft_living", "sqft_above", "price"]))
         # incl_added_features(): the month and timestamp (added above) get squared too, and
         # every square gets filtered and normalised.

@@ -6,7 +6,7 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
-__all__ = ["format_number"]
+__all__ = ["format_number", "format_quantity", "with_unit"]
 
 
 def format_number(value: Any, digits: int = 4, *, missing: str = "-") -> str:
@@ -32,3 +32,29 @@ def format_number(value: Any, digits: int = 4, *, missing: str = "-") -> str:
     if 1e4 <= abs(number) < 1e15:
         return f"{number:,.0f}"
     return f"{number:.{digits}g}"
+
+
+# Currency units written as a symbol before the number ("$64,132"); other units follow it.
+_CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+def format_quantity(value: Any, unit: str | None, digits: int = 4, *, missing: str = "-") -> str:
+    """A number with its unit: ``$64,132`` for USD, ``1,180 sq ft``, the bare number without.
+
+    Examples
+    --------
+    >>> format_quantity(64132.4, "USD"), format_quantity(-5.5, "USD"), format_quantity(3, "year")
+    ('$64,132', '-$5.5', '3 year')
+    """
+    text = format_number(value, digits, missing=missing)
+    if value is None or not unit:
+        return text
+    symbol = _CURRENCY_SYMBOLS.get(unit)
+    if symbol is None:
+        return f"{text} {unit}"
+    return f"-{symbol}{text[1:]}" if text.startswith("-") else f"{symbol}{text}"
+
+
+def with_unit(name: str, unit: str | None) -> str:
+    """``"price (USD)"`` for labels, or the bare name without a unit."""
+    return f"{name} ({unit})" if unit else name

@@ -31,6 +31,7 @@ import polars as pl
 from nnforge._io import atomic_path
 from nnforge.data.cache import file_sha256, user_cache_dir
 from nnforge.data.io import DataFileNotFoundError, read_table
+from nnforge.data.spec import DatasetSpec
 from nnforge.exceptions import DataError
 
 __all__ = [
@@ -75,9 +76,12 @@ KING_COUNTY_UNITS: dict[str, str] = {
 }
 
 
-def units_of(dataset_name: str | None) -> dict[str, str]:
-    """Column units of a dataset nnforge knows by name (the file stem), else none."""
-    return dict(KING_COUNTY_UNITS) if dataset_name == Path(KING_COUNTY_FILE).stem else {}
+def units_of(dataset: DatasetSpec | str | None) -> dict[str, str]:
+    """Column units of a dataset: those its spec declares (``unit`` on a feature) over those
+    nnforge knows for a dataset of that name (the file stem), else none."""
+    name = dataset.name if isinstance(dataset, DatasetSpec) else dataset
+    known = dict(KING_COUNTY_UNITS) if name == Path(KING_COUNTY_FILE).stem else {}
+    return known | (dataset.units() if isinstance(dataset, DatasetSpec) else {})
 
 
 # The Palmer penguins (344 rows, CC0) ship inside the package; provenance in penguins.SOURCE.txt.

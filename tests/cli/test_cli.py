@@ -276,9 +276,14 @@ def test_summary_table_for_a_split_run() -> None:
 
     summary = {"trainer": "split", "k": 1, "oof_r2": 0.5, "oof_mae": 12.0, "n_rows": 10}
     table = summary_table(summary, Path("runs/x"))
-    assert "validation R²   0.5\n" in table
+    assert "validation R²  0.5\n" in table
     assert "fold R²" not in table
-    assert table.endswith("run dir         runs/x")
+    assert table.endswith("run dir        runs/x")
+    summary |= {"target": "price", "oof_mae": 64132.4, "interrupted": True}
+    table = summary_table(summary, Path("runs/x"), "USD")
+    assert "validation R² on price (USD)  0.5\n" in table
+    assert re.search(r"^MAE +\$64,132$", table, re.M)
+    assert re.search(r"^status +INTERRUPTED", table, re.M)
 
 
 # -- predict -----------------------------------------------------------------------------------

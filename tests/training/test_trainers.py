@@ -43,7 +43,7 @@ def test_kfold_run_directory_has_every_file(model, frame, tmp_path):
     assert history.height == k * epochs
     assert history["fold"].unique().sort().to_list() == [0, 1, 2]
     # Validation loss decreases while training.
-    first, last = (history.filter(pl.col("epoch") == e)["val_loss"].mean() for e in (0, epochs - 1))
+    first, last = (history.filter(pl.col("epoch") == e)["val_loss"].mean() for e in (1, epochs))
     assert last < first / 5
     log_lines = (out / "log.txt").read_text().splitlines()
     assert sum(line.startswith("fold ") and " epoch " in line for line in log_lines) == k * epochs
@@ -117,13 +117,14 @@ def test_early_stopping_restores_the_best_epoch_and_uses_inner_rows(frame):
     for fold in result.evaluation.folds:
         assert fold.stopped == "early_stopping"
         assert fold.epochs_run < 400
-        assert 0 <= fold.best_epoch < fold.epochs_run
+        assert 1 <= fold.best_epoch < fold.epochs_run  # epochs are counted from 1
         # monitor rows come out of the training rows, never the held-out fold
         assert (fold.n_monitor, fold.n_train, fold.n_valid) == (80, 320, 200)
     history = result.evaluation.history_frame()
     for fold in result.evaluation.folds:
         rows = history.filter(pl.col("fold") == fold.fold)
-        assert rows["monitor_loss"].arg_min() == fold.best_epoch
+        assert rows["epoch"][rows["monitor_loss"].arg_min()] == fold.best_epoch
+        assert rows["epoch"][0] == 1
 
 
 def test_divergence_names_fold_and_epoch_and_writes_nothing(frame, tmp_path):

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from nnforge._format import format_number
+from nnforge._format import format_number, format_quantity, with_unit
 from nnforge.cli._common import (
     CLIError,
     data_errors,
@@ -24,6 +24,8 @@ __all__ = ["register", "resolve_data", "run", "summary_table"]
 
 _KING_COUNTY_NAME = "kc_house_data"
 _PENGUINS_NAME = "penguins"
+# Exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it); the run is written.
+INTERRUPTED = 130
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -72,6 +74,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="override the spec's backend: numpy (reference) or jax (pip install 'nnforge[jax]')",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        nargs="?",
+        const=0,
+        type=positive_int,
+        metavar="N",
+        help="also keep one line every N epochs (mean over folds), like Keras' verbose=2 "
+        "(default N: a tenth of the epochs)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -151,39 +163,45 @@ def _classification_rows(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-def summary_table(summary: dict[str, Any], run_dir: Path) -> str:
-    """The end-of-training table: out-of-fold scores (R² and MAE, or accuracy, balanced
-    accuracy, log loss and ROC AUC for a class target), folds, best fold, wall time, run dir."""
+def summary_table(summary: dict[str, Any], run_dir: Path, unit: str | None = None) -> str:
+    """The end-of-training table: out-of-fold scores (R² and MAE in the target's unit, or
+    accuracy, balanced accuracy, log loss and ROC AUC for a class target), folds, best fold,
+    rows, wall time, status, run dir."""
     n, best = summary.get("k"), summary.get("best_fold")
+    target = summary.get("target")
+    on = f" on {with_unit(str(target), unit)}" if isinstance(target, str) else ""
+    mae = format_quantity(summary.get("oof_mae"), unit)
     if summary.get("task") == "classification":
         rows = _classification_rows(summary)
     elif summary.get("trainer") == "split" or n == 1:
-        rows = [
-            ("validation R²", format_number(summary.get("oof_r2"))),
-            ("validation MAE", format_number(summary.get("oof_mae"))),
-        ]
+        rows = [(f"validation R²{on}", format_number(summary.get("oof_r2"))), ("MAE", mae)]
     else:
         std = summary.get("std_fold_r2")
         spread = "" if std is None else f" ± {format_number(std)}"
         rows = [
-            ("out-of-fold R²", format_number(summary.get("oof_r2"))),
+            (f"out-of-fold R²{on}", format_number(summary.get("oof_r2"))),
             ("fold R²", f"{format_number(summary.get('mean_fold_r2'))}{spread} ({n} folds)"),
             ("best fold R²", f"{format_number(summary.get('best_fold_r2'))} (fold {best})"),
-            ("MAE", format_number(summary.get("oof_mae"))),
+            ("MAE", mae),
         ]
     wall = summary.get("wall_seconds")
     rows += [
         ("rows", format_number(summary.get("n_rows"))),
         ("wall time", "-" if wall is None else f"{wall:.2f} s"),
-        ("run dir", str(run_dir)),
     ]
+    if summary.get("interrupted"):
+        rows.append(("status", "INTERRUPTED: the run holds the epochs that finished"))
+    if summary.get("diverged_folds"):
+        rows.append(("diverged folds", ", ".join(map(str, summary["diverged_folds"]))))
+    rows.append(("run dir", str(run_dir)))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train and print the summary; returns the exit code."""
-    from nnforge.training import train
+    from nnforge.datasets import units_of
+    from nnforge.training import ProgressBar, train
     from nnforge.training.rundir import check_replaceable
 
     model = load_spec(args.spec)
@@ -196,11 +214,18 @@ def run(args: argparse.Namespace) -> int:
     data = resolve_data(model, args.data, args.spec)
     out = Path(args.out) if args.out else Path("runs") / f"{Path(args.spec).stem}-{timestamp()}"
     check_replaceable(out)  # before reading any data: refuse what is not ours to replace
+    callbacks = []
+    if not args.quiet:
+        every = 0 if args.verbose is None else args.verbose or max(1, model.epochs // 10)
+        callbacks.append(ProgressBar(verbose=every))
     hint = "the data file must have the spec's columns; check --data"
     with data_errors(data, hint), spec_errors(args.spec):
-        result = train(model, data, out_dir=out, workers=args.workers, progress=not args.quiet)
-    print(summary_table(result.summary, out))
+        result = train(
+            model, data, out_dir=out, workers=args.workers, callbacks=callbacks, progress=False
+        )
+    target = result.summary.get("target")
+    print(summary_table(result.summary, out, units_of(model.dataset).get(str(target))))
     if result.summary.get("interrupted"):
         print(f"nnforge: training was stopped early; {out} holds what finished", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     return 0

@@ -37,6 +37,7 @@ from nnforge.data.spec import (
     ReplaceWith,
     ReplaceWithFeature,
     Standardized,
+    Unit,
     UsedInModel,
 )
 
@@ -73,6 +74,7 @@ __all__ = [
     "ReplaceWith",
     "ReplaceWithFeature",
     "Standardized",
+    "Unit",
     "UsedInModel",
     "derive",
     "drop_missing_targets",

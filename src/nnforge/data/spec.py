@@ -78,6 +78,7 @@ __all__ = [
     "ReplaceWith",
     "ReplaceWithFeature",
     "Standardized",
+    "Unit",
     "UsedInModel",
 ]
 
@@ -302,6 +303,10 @@ class FeatureSpec(_Strict):
     )
     missing: MissingPolicy = "error"
     fill_value: int | float | str | None = None
+    unit: str | None = Field(
+        default=None,
+        description="unit of the values (e.g. USD), shown in summaries, reports and axis labels",
+    )
 
     def added_features(self) -> list[tuple[str, FeatureSpec]]:
         """The features added to this one, as ``(kind, spec)`` in a fixed order."""
@@ -564,6 +569,10 @@ class DatasetSpec(_Strict):
                 return key
         return None
 
+    def units(self) -> dict[str, str]:
+        """The declared ``unit`` of each column that has one."""
+        return {c.name: c.spec.unit for c in self.columns() if c.spec.unit}
+
     def summary(self) -> str:
         """A table of the features with their inferred types and options."""
         lines = [f"dataset {self.name!r}: {len(self.features)} features (id: {self.id_name})"]
@@ -717,6 +726,19 @@ class DateFormat(Option):
 
     def __repr__(self) -> str:
         return f"DateFormat({self._fmt!r})"
+
+
+class Unit(Option):
+    """Declare the unit of a column's values, e.g. ``Unit("USD")``: summaries say "$64,132"."""
+
+    def __init__(self, unit: str) -> None:
+        self._unit = unit
+
+    def apply(self, feature: FeatureSpec, value: bool) -> None:
+        feature.unit = self._unit if value else None
+
+    def __repr__(self) -> str:
+        return f"Unit({self._unit!r})"
 
 
 class Mapped(Option):
@@ -933,6 +955,8 @@ def _describe(node: FeatureSpec) -> str:
         parts.append("classes" + ("" if labels is None else f" {labels}"))
     if node.missing != "error":
         parts.append(f"missing={node.missing}")
+    if node.unit:
+        parts.append(f"unit={node.unit}")
     return ", ".join(parts)
 
 

@@ -6,14 +6,15 @@ the parent process, even when folds train in worker processes, so they may hold 
 
 from __future__ import annotations
 
+import atexit
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from nnforge._format import format_number
+from nnforge._format import format_number, format_quantity
 from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
 
 __all__ = ["Callback", "CallbackList", "EpochLogger", "LambdaCallback", "ProgressBar", "TrainInfo"]
@@ -28,6 +29,8 @@ class TrainInfo:
     n_rows: int
     n_inputs: int
     workers: int
+    target: str | None = None
+    unit: str | None = None
 
 
 class Callback:
@@ -118,7 +121,7 @@ def _scores(m: EpochMetrics | FoldResult) -> str:
 
 def _epoch_line(m: EpochMetrics) -> str:
     return (
-        f"fold {m.fold} epoch {m.epoch + 1} train_loss {format_number(m.train_loss)} "
+        f"fold {m.fold} epoch {m.epoch} train_loss {format_number(m.train_loss)} "
         f"val_loss {format_number(m.val_loss)} val_loss_std {format_number(m.val_loss_std)} "
         f"{_scores(m)} lr {format_number(m.lr)}"
     )
@@ -165,77 +168,191 @@ class EpochLogger(Callback):
 
 
 class ProgressBar(Callback):
-    """One calm progress line over folds x epochs; plain log lines when not on a terminal.
+    """What is trained, then one progress line over folds x epochs, then the fold outcomes.
 
-    On a terminal the line is redrawn in place at most ``refresh`` times a second. Elsewhere
-    (CI, files) a line is printed every ``log_every`` seconds and when a fold ends.
+    On a terminal the line is drawn by ``rich`` (sized to the terminal, redrawn in place at most
+    ``refresh`` times a second): fold-epochs done, fold-epochs per second, time left, and the
+    latest validation R² and MAE averaged over the folds. Elsewhere (CI, files) a plain line is
+    printed every ``log_every`` seconds and when a fold ends. With ``verbose=N`` a line with the
+    mean over folds is kept every N epochs (as Keras' ``verbose=2``), on a terminal too.
     """
 
     def __init__(
-        self, stream: IO[str] | None = None, *, refresh: float = 5.0, log_every: float = 10.0
+        self,
+        stream: IO[str] | None = None,
+        *,
+        verbose: int = 0,
+        refresh: float = 5.0,
+        log_every: float = 10.0,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
+        self.verbose = verbose
         self.refresh = refresh
         self.log_every = log_every
-        self._total = 1
-        self._done = 0
-        self._start = 0.0
-        self._last_draw = 0.0
-        self._last_r2: dict[int, float | None] = {}
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._progress: Any = None
+        self._task: Any = None
+        self._info = TrainInfo(1, 1, 0, 0, 1)
+        self._reset()
 
-    def on_train_begin(self, info: TrainInfo) -> None:
-        self._total = max(1, info.n_folds * info.epochs)
+    def _reset(self) -> None:
         self._done = 0
         self._start = self._last_draw = time.perf_counter()
-        self._last_r2 = {}
-        self._label = "R²"
-        self._epochs = info.epochs
+        self._latest: dict[int, EpochMetrics] = {}  # each fold's latest validated epoch
+        self._by_epoch: dict[int, list[EpochMetrics]] = {}  # verbose: epochs not yet printed
+        self._running = self._info.n_folds
 
-    def _line(self, m: EpochMetrics | None) -> str:
+    # -- what is shown -----------------------------------------------------------------------
+
+    def _validation(self) -> str:
+        """Latest validation R² and MAE, averaged over the folds that have one."""
+        latest = [m for m in self._latest.values() if m.r2 is not None]
+        if not latest:
+            return "validating later"
+        r2 = sum(m.r2 for m in latest) / len(latest)
+        maes = [m.mae for m in latest if m.mae is not None]
+        mae = format_quantity(sum(maes) / len(maes), self._info.unit) if maes else "-"
+        return f"val R² {r2:.4f} · MAE {mae}"
+
+    def _rate(self) -> str:
         elapsed = time.perf_counter() - self._start
-        frac = self._done / self._total
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        r2s = [v for v in self._last_r2.values() if v is not None]
-        mean_r2 = f" | mean {self._label} {sum(r2s) / len(r2s):.4f}" if r2s else ""
-        last = ""
-        if m is not None:
-            loss = format_number(m.train_loss)
-            last = f" | fold {m.fold} epoch {m.epoch + 1}/{self._epochs} loss {loss}"
-        if self._tty:
-            width = 24
-            filled = int(width * frac)
-            bar = "█" * filled + "·" * (width - filled)
-            return f"\r{bar} {frac:4.0%}{last}{mean_r2} | {elapsed:5.1f}s < {eta:5.1f}s\x1b[K"
+        return f"{self._done / elapsed:,.1f}/s" if elapsed > 0 and self._done else "-/s"
+
+    def _plain_line(self) -> str:
+        info = self._info
+        total = max(1, info.n_folds * info.epochs)
+        elapsed = time.perf_counter() - self._start
         return (
-            f"[{frac:4.0%}] {self._done}/{self._total} fold-epochs{last}{mean_r2} | {elapsed:.1f}s"
+            f"[{self._done / total:4.0%}] {self._done:,}/{total:,} fold-epochs | "
+            f"{self._rate()} fold-epochs | {self._validation()} | {elapsed:.1f}s"
         )
+
+    def _print(self, text: str) -> None:
+        """A line that stays (above the live progress line on a terminal)."""
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    # -- hooks -------------------------------------------------------------------------------
+
+    def on_train_begin(self, info: TrainInfo) -> None:
+        self._info = info
+        self._reset()
+        what = f"{info.target} ({info.unit})" if info.unit else (info.target or "the target")
+        folds = f"{info.n_folds} folds" if info.n_folds > 1 else "1 split"
+        workers = f"{info.workers} worker{'s' if info.workers > 1 else ''}"
+        if self._tty:
+            self._start_live(max(1, info.n_folds * info.epochs))
+        self._print(
+            f"training {folds} x {info.epochs:,} epochs · {info.n_rows:,} rows · "
+            f"{info.n_inputs} inputs → {what} · {workers}"
+        )
+
+    def _start_live(self, total: int) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+        from rich.table import Column
+
+        console = Console(file=self.stream, highlight=False)
+        wide = console.width >= 110
+        text = Column(no_wrap=True, overflow="ellipsis")
+        columns = [
+            BarColumn(bar_width=40 if wide else 12),
+            TaskProgressColumn(),
+            *([MofNCompleteColumn()] if wide else []),
+            TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(elapsed_when_finished=True),
+            TextColumn("{task.fields[metrics]}", table_column=text),
+        ]
+        self._progress = Progress(
+            *columns,
+            console=console,
+            refresh_per_second=self.refresh,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._task = self._progress.add_task(
+            "training", total=total, rate="-/s", metrics="validating later"
+        )
+        self._progress.start()
+        atexit.register(self._stop_live)  # an exception must not leave the cursor hidden
+
+    def _stop_live(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            atexit.unregister(self._stop_live)
 
     def on_epoch_end(self, metrics: EpochMetrics) -> None:
         self._done += 1
-        if metrics.r2 is not None:
-            self._last_r2[metrics.fold] = metrics.r2
-        elif metrics.accuracy is not None:  # a class target: show the accuracy
-            self._last_r2[metrics.fold] = metrics.accuracy
-            self._label = "accuracy"
-        now = time.perf_counter()
-        interval = 1.0 / self.refresh if self._tty else self.log_every
-        if now - self._last_draw >= interval or self._done == self._total:
-            self._last_draw = now
-            self.stream.write(self._line(metrics) + ("" if self._tty else "\n"))
-            self.stream.flush()
+        if metrics.r2 is not None or metrics.accuracy is not None:
+            self._latest[metrics.fold] = metrics
+        if self._progress is not None:
+            rate = f"{self._rate()} fold-epochs" if self._progress.console.width >= 110 else ""
+            self._progress.update(
+                self._task,
+                completed=self._done,
+                rate=rate or self._rate(),
+                metrics=self._validation(),
+            )
+        else:
+            now = time.perf_counter()
+            total = self._info.n_folds * self._info.epochs
+            if now - self._last_draw >= self.log_every or self._done == total:
+                self._last_draw = now
+                self._print(self._plain_line())
+        if self.verbose > 0:
+            self._by_epoch.setdefault(metrics.epoch, []).append(metrics)
+            self._print_epochs()
+
+    def _print_epochs(self) -> None:
+        """Verbose lines for every epoch all running folds have reported, in order."""
+        for epoch in sorted(self._by_epoch):
+            rows = self._by_epoch[epoch]
+            if len(rows) < self._running:
+                break
+            del self._by_epoch[epoch]
+            if epoch % self.verbose == 0 or epoch == self._info.epochs:
+                self._print(self._epoch_summary(epoch, rows))
+
+    def _epoch_summary(self, epoch: int, rows: list[EpochMetrics]) -> str:
+        def mean(name: str) -> float | None:
+            values = [getattr(m, name) for m in rows if getattr(m, name) is not None]
+            return sum(values) / len(values) if values else None
+
+        parts = [
+            f"epoch {epoch:>{len(str(self._info.epochs))}}/{self._info.epochs}",
+            f"loss {format_number(mean('train_loss'))}",
+        ]
+        if mean("val_loss") is not None:
+            parts += [
+                f"val_loss {format_number(mean('val_loss'))}",
+                f"val R² {mean('r2'):.4f}",
+                f"MAE {format_quantity(mean('mae'), self._info.unit)}",
+            ]
+        parts.append(f"{time.perf_counter() - self._start:.1f}s")
+        return "  ".join(parts) + ("" if len(rows) == 1 else f"  (mean of {len(rows)} folds)")
 
     def on_fold_end(self, result: FoldResult) -> None:
+        if result.stopped != "completed":
+            self._running -= 1
+            if self.verbose > 0:
+                self._print_epochs()
         if result.stopped != "completed" or not self._tty:
-            prefix = "\n" if self._tty else ""
             note = f": {result.message}" if result.message else ""
-            self.stream.write(
-                f"{prefix}fold {result.fold} {result.stopped} after {result.epochs_run} epochs, "
-                f"{_short_score(result)}{note}\n"
+            self._print(
+                f"fold {result.fold} {result.stopped} after {result.epochs_run} epochs, "
+                f"{_short_score(result)}{note}"
             )
-            self.stream.flush()
 
     def on_train_end(self, evaluation: Evaluation) -> None:
-        if self._tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._stop_live()

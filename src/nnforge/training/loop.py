@@ -168,7 +168,7 @@ class _EarlyStopper:
         self.patience = patience
         self.min_delta = min_delta
         self.best_loss = np.full(data.replicas, np.inf)
-        self.best_epoch = np.full(data.replicas, -1)
+        self.best_epoch = np.zeros(data.replicas, dtype=int)  # counted from 1; 0: none yet
         self.best_weights = [[w.copy() for w in net.replica_view(r)] for r in range(data.replicas)]
         self.wait = np.zeros(data.replicas, dtype=int)
 
@@ -197,7 +197,7 @@ class _EarlyStopper:
     def restore(self, net: Network, replicas: np.ndarray) -> None:
         """Put back the best epoch's parameters of the given replicas."""
         for r in replicas:
-            if self.best_epoch[r] >= 0:
+            if self.best_epoch[r] > 0:
                 for best, weights in zip(self.best_weights[r], net.replica_view(r), strict=True):
                     weights[...] = best
 
@@ -264,7 +264,7 @@ def train_replicas(
             metrics = validator.measure(runner) if validate else None
             if metrics is not None:
                 last_metrics, last_metrics_epoch = metrics, epoch
-            monitor = stopper.update(runner, epoch, active) if stopper else None
+            monitor = stopper.update(runner, epoch + 1, active) if stopper else None
             opt = net.optimizers[0]
             lr = float(opt.learning_rate(max(opt.iterations - 1, 0)))
 
@@ -272,7 +272,7 @@ def train_replicas(
                 epochs_run[r] = epoch + 1
                 m = EpochMetrics(
                     fold=data.folds[r],
-                    epoch=epoch,
+                    epoch=epoch + 1,  # counted from 1, as people count them
                     train_loss=float(train_loss[r]),
                     val_loss=None if metrics is None else float(metrics.val_loss[r]),
                     val_loss_std=None if metrics is None else float(metrics.val_loss_std[r]),

@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits
 from nnforge.data import Pipeline, derive, drop_missing_targets, read_table
 from nnforge.data.pipeline import one_hot_vocabulary
 from nnforge.data.targets import predicted_labels, probability_columns, resolve_classes
+from nnforge.datasets import units_of
 from nnforge.exceptions import DivergenceError, SpecError
 from nnforge.metrics import GREATER_IS_BETTER, mean_absolute_error, r2_score, scores
 from nnforge.model import KFolds, Model, Split, TrainerSpec
@@ -318,7 +319,10 @@ class Trainer:
             if staging is not None:
                 callbacks.append(EpochLogger(staging / "log.txt"))
             cb = CallbackList(callbacks)
-            cb.on_train_begin(TrainInfo(k, model.epochs, frame.height, n_inputs, workers))
+            target = model.dataset.out_features_names()[0]
+            unit = units_of(model.dataset).get(target)
+            info = TrainInfo(k, model.epochs, frame.height, n_inputs, workers, target, unit)
+            cb.on_train_begin(info)
             history: list[EpochMetrics] = []
 
             def report(m: EpochMetrics) -> None:
