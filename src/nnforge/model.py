@@ -299,6 +299,58 @@ class Model(_Spec):
         """Units of every layer once the number of inputs is known."""
         return [layer.resolved_units(n_inputs) for layer in self.layers]
 
+    def describe(self, n_inputs: int | None = None) -> dict[str, str]:
+        """The model in words, one entry per part (for ``spec check`` and the report)."""
+        config = self.optimizer if isinstance(self.optimizer, dict) else {"name": self.optimizer}
+        rate = config.get("learning_rate")
+        schedule = "-" if rate is None else _describe_rate(rate)
+        optimizer = str(config.get("name", "?"))
+        if config.get("momentum"):
+            optimizer += f", momentum {config['momentum']:g}"
+        if config.get("weight_decay"):
+            optimizer += f", L2 {config['weight_decay']:g}"
+        columns = self.dataset.columns()
+        clipped = [c.name for c in columns if c.spec.clip and c.role == "input"]
+        n_inputs_spec = sum(c.role == "input" for c in columns)
+        clipping = [f"{len(clipped)} of {n_inputs_spec} inputs"] if clipped else []
+        clipping += [f"predicted {c.name}" for c in columns if c.spec.clip and c.role == "output"]
+        trainer = (
+            f"{self.trainer.k} folds"
+            if isinstance(self.trainer, KFolds)
+            else (f"split {self.trainer.ratio:g}")
+        )
+        stopping = self.early_stopping
+        return {
+            "network": _describe_layers(self.layers, n_inputs),
+            "loss": self.loss,
+            "optimizer": optimizer,
+            "schedule": schedule,
+            "clipping": (
+                " and ".join(clipping) + " clipped to each fold's fitted range"
+                if clipping
+                else "none"
+            ),
+            "trainer": f"{trainer} x {self.epochs:,} epochs, batch {self.batch_size}",
+            "early stopping": "none"
+            if stopping is None
+            else (
+                f"patience {stopping.patience} on {stopping.validation_fraction:.0%} "
+                "of each fold's training rows"
+            ),
+            "seed": f"{self.seed}, {self.dtype}",
+        }
+
+    def sentence(self, n_inputs: int | None = None) -> str:
+        """The model in one sentence: network, optimizer, schedule, trainer."""
+        d = self.describe(n_inputs)
+        name, _, extras = d["optimizer"].partition(", ")
+        parts = (
+            [name]
+            + ([] if d["schedule"] == "-" else [d["schedule"]])
+            + ([extras] if extras else [])
+        )
+        return f"{d['network']}; {', '.join(parts)}; {d['loss']} loss; {d['trainer']}"
+
     def build_network(self, n_inputs: int, *, seeds: list[int] | None = None) -> Network:
         """A fresh engine network: one replica per seed (``[self.seed]`` by default)."""
         layers = [
@@ -392,3 +444,36 @@ def _head_problems(model: Model) -> Iterator[tuple[str, str]]:
                 )
     if model.metric in _CLASSIFICATION_METRICS:
         yield "metric", f"{model.metric!r} needs a class target (`classes` on the output)"
+
+
+def _describe_layers(layers: list[LayerSpec], n_inputs: int | None) -> str:
+    """``8 x 35 relu -> 1 linear``: runs of equal layers counted."""
+    parts: list[tuple[int, str]] = []
+    for layer in layers:
+        units = layer.units if n_inputs is None else layer.resolved_units(n_inputs)
+        label = f"{units} {layer.activation}" + (
+            f" (dropout {layer.dropout:g})" if layer.dropout else ""
+        )
+        if parts and parts[-1][1] == label:
+            parts[-1] = (parts[-1][0] + 1, label)
+        else:
+            parts.append((1, label))
+    return " -> ".join(label if n == 1 else f"{n} x {label}" for n, label in parts)
+
+
+def _describe_rate(rate: Any) -> str:
+    """``lr 0.001 with inverse time decay (rate 0.02 per 148 steps)``."""
+    if isinstance(rate, int | float):
+        return f"lr {rate:g}"
+    name = rate.get("name", "?")
+    if name == "constant":
+        return f"lr {rate.get('learning_rate', rate.get('value', '?'))}"
+    if name == "inverse_time_decay":
+        return (
+            f"lr {rate['initial_learning_rate']:g} with inverse time decay "
+            f"(rate {rate['decay_rate']:g} per {rate['decay_steps']:g} steps"
+            f"{', staircase' if rate.get('staircase') else ''})"
+        )
+    if name == "piecewise_constant":
+        return f"lr {' / '.join(f'{v:g}' for v in rate['values'])} (piecewise constant)"
+    return f"lr {name}"

@@ -569,6 +569,48 @@ class DatasetSpec(_Strict):
                 return key
         return None
 
+    def steps(self) -> list[tuple[str, list[str]]]:
+        """The preprocessing in the order it runs (derive, then the fitted pipeline): each kind
+        of step with the columns it touches, e.g. ``("log10", ["sqft_living", "price"])``."""
+        kinds: dict[str, list[str]] = {}
+        for col in self.columns():
+            f = col.spec
+            checks = (
+                (f"parse dates ({f.date_format})", bool(f.date_format)),
+                ("extract month", f.extract_month is not None),
+                ("extract timestamp", f.extract_timestamp is not None),
+                (f"map values ({len(f.mapped)} rule(s))", bool(f.mapped)),
+                ("log10", f.log10),
+                ("add square", f.squared is not None),
+                (f"missing values: {f.missing}", f.missing != "error"),
+                ("drop Tukey outliers (training rows only)", f.filter_outliers),
+                (f"scale ({f.scale}, fitted per fold)", f.scale is not None),
+                ("clip to the fitted range", f.clip),
+                ("one-hot", f.one_hot is not None),
+                ("cyclical", f.cyclical is not None),
+            )
+            for kind, applies in checks:
+                if applies and col.role != "id":
+                    kinds.setdefault(kind, []).append(col.name)
+        order = [
+            "parse dates",
+            "extract month",
+            "extract timestamp",
+            "map values",
+            "log10",
+            "add square",
+            "missing values",
+            "drop Tukey",
+            "scale",
+            "clip",
+            "one-hot",
+            "cyclical",
+        ]
+        ranked = sorted(
+            kinds, key=lambda k: next(i for i, o in enumerate(order) if k.startswith(o))
+        )
+        return [(kind, kinds[kind]) for kind in ranked]
+
     def units(self) -> dict[str, str]:
         """The declared ``unit`` of each column that has one."""
         return {c.name: c.spec.unit for c in self.columns() if c.spec.unit}

@@ -42,6 +42,7 @@ from nnforge.exceptions import DivergenceError, SpecError
 from nnforge.metrics import GREATER_IS_BETTER, mean_absolute_error, r2_score, scores
 from nnforge.model import KFolds, Model, Split, TrainerSpec
 from nnforge.nn import Network, backends
+from nnforge.training.baselines import baseline_scores
 from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
 from nnforge.training.evaluation import (
     EpochMetrics,
@@ -412,6 +413,7 @@ class Trainer:
             "k": len(folds),
             "epochs": model.epochs,
             "n_rows": context.n_rows,
+            "n_inputs": context.n_inputs,
             "n_predicted": predictions.height,
             "oof_r2": float(r2_score(np.concatenate(y_true), np.concatenate(y_pred)))
             if y_true
@@ -425,6 +427,7 @@ class Trainer:
             "best_fold_r2": float(np.max(fold_r2)) if scored else None,
             "diverged_folds": [r.fold for r in results if r.stopped == "diverged"],
             "interrupted": any(r.stopped == "interrupted" for r in results),
+            "baselines": baseline_scores(folds),
         }
         evaluation = Evaluation(folds=results, history=history, summary=summary)
         return Run(None, model, pipelines, fold_networks, evaluation, predictions)
