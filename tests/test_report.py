@@ -195,7 +195,7 @@ def test_sections_have_expected_content(full_report: tuple[Path, Path]) -> None:
     assert "table" in parser.sections["importance"]
     assert "relu" in text  # layers summary
     assert "glorot_uniform" in text
-    assert "oof_r2" in text
+    assert "out-of-fold R²" in text
     assert "pre" in parser.sections["spec"]
 
 
@@ -261,8 +261,8 @@ def test_html_escapes_spec_values(tmp_path: Path) -> None:
     spec["name"] = "<script>alert(1)</script>"
     (run_dir / "spec.json").write_text(json.dumps(spec))
     _, text = parse(write_report(run_dir))
-    assert "<script>" not in text
-    assert "&lt;script&gt;" in text
+    assert "<script>alert" not in text
+    assert "&lt;script&gt;alert" in text
 
 
 def test_units_come_from_the_runs_dataset_not_from_the_report():

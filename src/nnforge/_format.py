@@ -6,7 +6,7 @@ import math
 from numbers import Integral, Real
 from typing import Any
 
-__all__ = ["format_number", "format_quantity", "with_unit"]
+__all__ = ["currency_symbol", "format_number", "format_quantity", "with_unit"]
 
 
 def format_number(value: Any, digits: int = 4, *, missing: str = "-") -> str:
@@ -46,13 +46,19 @@ def format_quantity(value: Any, unit: str | None, digits: int = 4, *, missing: s
     >>> format_quantity(64132.4, "USD"), format_quantity(-5.5, "USD"), format_quantity(3, "year")
     ('$64,132', '-$5.5', '3 year')
     """
-    text = format_number(value, digits, missing=missing)
+    symbol = currency_symbol(unit)
+    money = symbol is not None and isinstance(value, Real) and 100 <= abs(value) < 1e15
+    text = f"{value:,.0f}" if money else format_number(value, digits, missing=missing)
     if value is None or not unit:
         return text
-    symbol = _CURRENCY_SYMBOLS.get(unit)
     if symbol is None:
         return f"{text} {unit}"
     return f"-{symbol}{text[1:]}" if text.startswith("-") else f"{symbol}{text}"
+
+
+def currency_symbol(unit: str | None) -> str | None:
+    """``"$"`` for ``"USD"``; None for units that are not a known currency."""
+    return _CURRENCY_SYMBOLS.get(unit or "")
 
 
 def with_unit(name: str, unit: str | None) -> str:

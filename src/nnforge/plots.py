@@ -31,7 +31,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
-from nnforge._format import format_number
+from nnforge._format import currency_symbol, format_quantity, with_unit
 from nnforge._io import atomic_path
 from nnforge.metrics import mean_absolute_error, r2_score
 
@@ -39,6 +39,7 @@ __all__ = [
     "calibration_plot",
     "compare_runs",
     "confusion_matrix",
+    "error_histogram",
     "feature_boxplots",
     "figure_to_png",
     "geo_map",
@@ -46,9 +47,11 @@ __all__ = [
     "loss_curves",
     "metric_curves",
     "predicted_vs_true",
+    "predicted_vs_true_by_fold",
     "predictions_by_feature",
     "probability_histograms",
     "r2_curves",
+    "residuals",
     "save_figure",
     "xor_surface",
 ]
@@ -91,8 +94,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def _label(name: str, units: Mapping[str, str] | None) -> str:
     """``"price (USD)"`` when ``units`` knows the column, else the bare name."""
-    unit = (units or {}).get(name)
-    return f"{name} ({unit})" if unit else name
+    return with_unit(name, (units or {}).get(name))
 
 
 def _require_columns(frame: pl.DataFrame, columns: Sequence[str], name: str) -> None:
@@ -596,7 +598,7 @@ def predicted_vs_true(
     ax.text(
         0.03,
         0.97,
-        f"R² = {r2:.3f}\nMAE = {format_number(mae)}\nn = {t.size:,}",
+        f"R² = {r2:.3f}\nMAE = {format_quantity(mae, _unit_of(label))}\nn = {t.size:,}",
         va="top",
         ha="left",
         transform=ax.transAxes,
@@ -605,9 +607,203 @@ def predicted_vs_true(
     )
     ax.legend(loc="lower right", fontsize="small")
     ax.grid(True, alpha=0.3)
-    _plain_ticks(ax, "x", compact=True)
-    _plain_ticks(ax, "y", compact=True)
+    _money_ticks(ax, "x", label)
+    _money_ticks(ax, "y", label)
     return fig
+
+
+def _finite_pairs(y_true: Any, y_pred: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(t, p, keep)``: true and predicted values where both are finite."""
+    t, p = _vector(y_true, "y_true"), _vector(y_pred, "y_pred")
+    if t.shape != p.shape:
+        msg = f"`y_true` and `y_pred` must have the same length. Received: {len(t)} and {len(p)}"
+        raise ValueError(msg)
+    keep = np.isfinite(t) & np.isfinite(p)
+    return t[keep], p[keep], keep
+
+
+def residuals(
+    y_true: Any, y_pred: Any, *, label: str = "value", log: bool = False, title: str | None = None
+) -> Figure:
+    """Residuals (predicted - true) against the prediction, with the binned median residual.
+
+    A trend in the median shows where the model is biased (e.g. expensive houses predicted
+    too low); the spread shows where it is unsure.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted values in original units.
+    label : str, default="value"
+        Name and unit of the values, e.g. ``"price (USD)"``.
+    log : bool, default=False
+        Logarithmic prediction axis (non-positive predictions dropped).
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    t, p, _ = _finite_pairs(y_true, y_pred)
+    if log:
+        t, p = t[p > 0], p[p > 0]
+    r = p - t
+    fig = _figure(7.5, 4.6)
+    ax = fig.add_subplot()
+    ax.set_title(title or f"Residuals of {label.split(' (')[0]} against the prediction")
+    ax.set_xlabel(f"predicted {label}")
+    ax.set_ylabel(f"residual: predicted - true {label}")
+    if r.size == 0:
+        _note(ax, "no finite values to plot")
+        return fig
+    if log:
+        ax.set_xscale("log")
+    if r.size > _DENSE:
+        hb = ax.hexbin(p, r, gridsize=70, bins="log", mincnt=1, cmap="viridis", linewidths=0.1,
+                       xscale="log" if log else "linear")  # fmt: skip
+        fig.colorbar(hb, ax=ax, label="rows per hexagon (log scale)")
+    else:
+        ax.scatter(p, r, s=8, alpha=_alpha(r.size), color=PRED_COLOR, lw=0)
+    ax.axhline(0, color=TRUE_COLOR, ls="--", lw=1.2, label="no error")
+    centres, medians = _binned_median(p, r)
+    if centres.size:
+        ax.plot(centres, medians, color="black", lw=2, marker="o", ms=3, path_effects=_halo(),
+                label="median residual per bin")  # fmt: skip
+    low, high = np.percentile(r, [0.5, 99.5])
+    span = max(high - low, 1e-12)
+    ax.set_ylim(low - 0.1 * span, high + 0.1 * span)
+    ax.legend(loc="upper left", fontsize="small", title="0.5 % most extreme rows off the axis",
+              title_fontsize="x-small")  # fmt: skip
+    ax.grid(True, alpha=0.3)
+    _money_ticks(ax, "y", label)
+    _money_ticks(ax, "x", label)
+    return fig
+
+
+def error_histogram(
+    y_true: Any, y_pred: Any, *, label: str = "value", title: str | None = None
+) -> Figure:
+    """Histogram of the errors (predicted - true), with the MAE and the median error marked.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted values in original units.
+    label : str, default="value"
+        Name and unit of the values, e.g. ``"price (USD)"``.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    t, p, _ = _finite_pairs(y_true, y_pred)
+    errors = p - t
+    fig = _figure(7.5, 4.2)
+    ax = fig.add_subplot()
+    ax.set_title(title or f"Distribution of the errors on {label.split(' (')[0]}")
+    ax.set_xlabel(f"error: predicted - true {label}")
+    ax.set_ylabel("rows")
+    if errors.size == 0:
+        _note(ax, "no finite values to plot")
+        return fig
+    low, high = np.percentile(errors, [0.5, 99.5])
+    inside = errors[(errors >= low) & (errors <= high)]
+    ax.hist(inside, bins=60, color=PRED_COLOR, alpha=0.75)
+    mae = float(mean_absolute_error(t, p))
+    unit = _unit_of(label)
+    median = float(np.median(errors))
+    for x, style, name in ((0.0, "--", "no error"), (median, "-", "median error")):
+        ax.axvline(x, color=TRUE_COLOR if name == "no error" else "black", ls=style, lw=1.2,
+                   label=f"{name} ({format_quantity(x, unit)})" if x else name)  # fmt: skip
+    ax.axvspan(-mae, mae, color="0.85", zorder=0, label=f"± MAE ({format_quantity(mae, unit)})")
+    ax.legend(loc="upper right", fontsize="small", title="0.5 % most extreme rows each side cut",
+              title_fontsize="x-small")  # fmt: skip
+    ax.grid(True, alpha=0.3)
+    _money_ticks(ax, "x", label)
+    return fig
+
+
+def predicted_vs_true_by_fold(
+    y_true: Any, y_pred: Any, folds: Any, *, label: str = "value", log: bool = False
+) -> Figure:
+    """Predicted against true values, one small panel per fold (each on its held-out rows).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted values in original units.
+    folds : array-like of shape (n_samples,)
+        The fold that predicted each row.
+    label : str, default="value"
+        Name and unit of the values.
+    log : bool, default=False
+        Logarithmic axes (non-positive values dropped).
+
+    Returns
+    -------
+    Figure
+    """
+    t, p, keep = _finite_pairs(y_true, y_pred)
+    f = np.asarray(folds)[keep]
+    if log:
+        pos = (t > 0) & (p > 0)
+        t, p, f = t[pos], p[pos], f[pos]
+    names = np.unique(f)
+    n = max(len(names), 1)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig = _figure(2.9 * cols + 0.6, 2.7 * rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)).ravel()
+    fig.suptitle(f"Predicted vs true {label.split(' (')[0]}, per fold (held-out rows)")
+    lo = float(min(t.min(), p.min())) if t.size else 0.0
+    hi = float(max(t.max(), p.max())) if t.size else 1.0
+    for ax, fold in zip(axes, names, strict=False):
+        sel = f == fold
+        ax.scatter(t[sel], p[sel], s=3, lw=0, alpha=_alpha(int(sel.sum())), color=PRED_COLOR,
+                   rasterized=True)  # fmt: skip
+        ax.plot([lo, hi], [lo, hi], color=TRUE_COLOR, ls="--", lw=1)
+        r2 = float(r2_score(t[sel], p[sel])) if sel.sum() > 1 else float("nan")
+        ax.set_title(f"fold {fold}: R² {r2:.3f}, n={int(sel.sum()):,}", fontsize="small")
+        if log:
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    fig.supxlabel(f"true {label}", fontsize="small")
+    fig.supylabel(f"predicted {label}", fontsize="small")
+    for ax in axes[: len(names)]:
+        _money_ticks(ax, "x", label)
+        _money_ticks(ax, "y", label)
+    return fig
+
+
+def _unit_of(label: str) -> str | None:
+    """``"USD"`` from ``"price (USD)"``."""
+    return label[label.rindex("(") + 1 : -1] if label.endswith(")") and "(" in label else None
+
+
+def _money_ticks(ax: Axes, axis: str, label: str) -> None:
+    """Tick labels such as ``$100k`` (log or linear axes) when the label's unit is a currency."""
+    from matplotlib.ticker import FuncFormatter
+
+    symbol = currency_symbol(_unit_of(label))
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    scale = ax.get_yscale() if axis == "y" else ax.get_xscale()
+    if symbol is None:
+        _plain_ticks(ax, axis, compact=True)
+        return
+
+    def money(value: float, _pos: Any = None) -> str:
+        sign = "-" if value < 0 else ""
+        return f"{sign}{symbol}{_compact(abs(value))}"
+
+    target.set_major_formatter(FuncFormatter(money))
+    if scale == "log":
+        target.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
 def _plain_ticks(ax: Axes, axis: str = "y", *, compact: bool = False) -> None:
@@ -735,8 +931,13 @@ def predictions_by_feature(
         Line2D([], [], ls="", marker="o", color=TRUE_COLOR, label="true"),
         Line2D([], [], ls="", marker="o", color=PRED_COLOR, label="predicted"),
     ]
-    # Truth drawn last and dashed so it stays visible where both medians coincide.
-    for values, color, name, style in ((p, "navy", "predicted", "-"), (t, "darkred", "true", "--")):
+    # Truth wide and light underneath, the prediction thin and dark on top with other markers:
+    # where the two medians coincide, both stay visible.
+    medians_style = (
+        (t, "true", {"color": TRUE_COLOR, "lw": 4.5, "alpha": 0.55, "marker": "s", "ms": 6}),
+        (p, "predicted", {"color": "navy", "lw": 1.6, "marker": "o", "ms": 3}),
+    )
+    for values, name, style in medians_style:
         centres, medians = _binned_median(key, values, levels if discrete else None)
         if centres.size:
             if temporal:
@@ -744,13 +945,9 @@ def predictions_by_feature(
             (line,) = ax.plot(
                 centres,
                 medians,
-                color=color,
-                lw=2.0,
-                ls=style,
-                marker="o",
-                ms=3,
-                path_effects=_halo(),
+                path_effects=_halo() if name == "predicted" else None,
                 label=f"{name}, median{'' if discrete else ' per bin'}",
+                **style,
             )
             handles.append(line)
     if categories is not None:
@@ -763,7 +960,7 @@ def predictions_by_feature(
     ax.set_title(title or f"True and predicted {target} by {feature}")
     ax.legend(handles=handles, loc="best", fontsize="small")
     ax.grid(True, alpha=0.3)
-    _plain_ticks(ax, "y")
+    _money_ticks(ax, "y", _label(target, units))
     if categories is None and not temporal:
         _plain_ticks(ax, "x", compact=True)
     return fig
