@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv demo demo-seed demo-classification xor test lint bench bench-backends bench-full \
+.PHONY: venv browser demo demo-seed demo-classification xor test lint bench bench-backends bench-full \
 	bench-pipeline bench-classification clean
 
 venv: $(STAMP)
@@ -42,7 +42,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks tools
 	$(BIN)/ruff format --check src tests examples benchmarks tools
 
-test: $(STAMP)
+# The report's browser test renders report.html in Debian's headless chromium: installed here
+# when missing and apt-get is available (never a browser download of its own).
+browser:
+	@test -x /usr/bin/chromium || ! command -v apt-get >/dev/null || \
+		(apt-get update -q && apt-get install -y -q chromium) || \
+		echo "make: could not install chromium; tests/test_report_browser.py will skip"
+
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests examples benchmarks tools
 	$(BIN)/python -m pytest -q
 

@@ -1,0 +1,115 @@
+"""``report.html`` rendered by a real browser (Debian's headless chromium) at 1280 x 900.
+
+The page is checked by a script injected into a copy of the report: the headline R² on the first
+screen, no element wider than the window, every image decoded. The Makefile and ``.ci/run``
+install ``chromium`` when it is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from nnforge.cli.spec import starter_spec
+from nnforge.report import write_report
+from nnforge.training import train
+
+WIDTH, HEIGHT = 1280, 900
+
+_CHECK = """<script>window.addEventListener('load', function () {
+  var doc = document.documentElement, r2 = document.getElementById('headline-r2');
+  var box = r2 ? r2.getBoundingClientRect() : null, wide = [];
+  document.querySelectorAll('body *').forEach(function (e) {
+    if (e.closest('.scroll') && !e.classList.contains('scroll')) { return; }  // scrolls inside
+    var b = e.getBoundingClientRect();
+    if (b.width > 0 && (b.right > doc.clientWidth + 0.5 || b.left < -0.5)) { wide.push(e.tagName); }
+  });
+  var images = Array.prototype.slice.call(document.images);
+  var out = {r2: r2 ? r2.textContent : null, r2_bottom: box ? box.bottom : null,
+    scroll_width: doc.scrollWidth, client_width: doc.clientWidth, wide: wide.slice(0, 10),
+    images: images.length,
+    broken: images.filter(function (i) { return !i.complete || i.naturalWidth === 0; }).length};
+  var pre = document.createElement('pre'); pre.id = 'nnforge-check';
+  pre.textContent = JSON.stringify(out); document.body.appendChild(pre);
+});</script>"""
+
+
+def chromium() -> str:
+    """The browser, or a skip outside CI (in CI a missing browser is a failure)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `make test` installs it (apt-get install chromium)")
+        pytest.skip("chromium not installed (`apt-get install chromium`; `make test` does it)")
+    return path
+
+
+def headless(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless chromium at 1280 x 900 (no sandbox: tests may run as root)."""
+    argv = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            f"--window-size={WIDTH},{HEIGHT}", "--virtual-time-budget=20000", *args]  # fmt: skip
+    return subprocess.run(argv, capture_output=True, text=True, timeout=180, check=True)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real (small) run: dates, coordinates, a price in USD, 3 folds; its report."""
+    work = tmp_path_factory.mktemp("browser")
+    rng = np.random.default_rng(1)
+    n = 300
+    size, lat = rng.uniform(50, 300, n), rng.uniform(47.2, 47.8, n)
+    days = rng.integers(0, 365, n)
+    frame = pl.DataFrame(
+        {
+            "date": [f"2014-{1 + d // 31:02d}-{1 + d % 28:02d}" for d in days],
+            "size": size,
+            "lat": lat,
+            "long": rng.uniform(-122.5, -121.8, n),
+            "price": 2000 * size + 300_000 * (lat - 47.2) + rng.normal(0, 20_000, n),
+        }
+    )
+    frame.write_csv(work / "houses.csv")
+    model = starter_spec(work / "houses.csv", "price", folds=3, epochs=40)
+    spec = json.loads(model.to_json())
+    spec["dataset"]["features"]["price"]["unit"] = "USD"
+    model = type(model).from_json(json.dumps(spec))
+    train(model, work / "houses.csv", out_dir=work / "run", progress=False, workers=1)
+    return write_report(work / "run")
+
+
+def test_report_first_screen_in_a_browser(report: Path, tmp_path: Path) -> None:
+    page = tmp_path / "checked.html"
+    page.write_text(
+        report.read_text(encoding="utf-8").replace("</body>", _CHECK + "</body>"),
+        encoding="utf-8",
+    )
+    dom = headless("--dump-dom", page.as_uri()).stdout
+    found = re.search(r'<pre id="nnforge-check">(.*?)</pre>', dom)
+    assert found, dom[-2000:]
+    check = json.loads(found.group(1).replace("&quot;", '"'))
+    summary = json.loads((report.parent / "evaluation.json").read_text(encoding="utf-8"))
+    assert check["r2"] == f"{summary['summary']['oof_r2']:.4f}"  # the headline R²...
+    assert 0 < check["r2_bottom"] <= HEIGHT  # ...visible on the first screen
+    assert check["scroll_width"] <= check["client_width"] == WIDTH  # no horizontal scroll
+    assert check["wide"] == []  # no element sticks out of the window
+    assert check["images"] >= 8
+    assert check["broken"] == 0  # every image decoded
+
+
+def test_report_screenshot(report: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "first_screen.png"
+    headless(f"--screenshot={shot}", report.as_uri())
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from matplotlib.image import imread
+
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (HEIGHT, WIDTH)
+    assert pixels.std() > 0.05  # rendered content, not a blank page
