@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -288,6 +289,7 @@ def test_importance_bar_sorted_with_error_bars(tmp_path: Path) -> None:
     assert widths == sorted(widths, reverse=True)
     assert "%" in ax.get_xlabel()
     assert any(isinstance(c, ErrorbarContainer) for c in ax.containers)
+    assert legend_texts(fig) == ["± std across folds"]  # what inspection computes
     assert_readable(fig, tmp_path)
 
 
@@ -334,3 +336,82 @@ def test_xor_surface_bad_shape_raises() -> None:
 )
 def test_degenerate_inputs_still_draw(tmp_path: Path, draw: Callable[[], Figure]) -> None:
     assert_readable(draw(), tmp_path)
+
+
+# --------------------------------------------------------------------------------------------
+# errors, folds and settings (the seed's figures 4, 5, 6, 10, 22)
+
+
+def _tick_texts(fig: Figure, axis: str = "y") -> list[str]:
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    ticks = ax.get_yticklabels() if axis == "y" else ax.get_xticklabels()
+    return [t.get_text() for t in ticks if t.get_text()]
+
+
+@pytest.mark.parametrize("n", [300, 5000])
+def test_residuals_and_error_histogram(tmp_path: Path, n: int) -> None:
+    frame = prediction_frame(n)
+    t, p = frame["price"].to_numpy(), frame["price_pred"].to_numpy()
+    fig = plots.residuals(t, p, label="price (USD)", log=True)
+    assert fig.axes[0].get_xscale() == "log"
+    assert all(x.startswith(("$", "-$")) for x in _tick_texts(fig, "x"))  # $100k, not 10^5
+    assert_readable(fig, tmp_path / "r")
+    fig = plots.error_histogram(t, p, label="price (USD)")
+    texts = legend_texts(fig)
+    mae = np.mean(np.abs(p - t))
+    assert f"± MAE (${mae:,.0f})" in texts
+    median = np.median(p - t)
+    assert f"median error ({'-' if median < 0 else ''}${abs(median):,.0f})" in texts
+    assert_readable(fig, tmp_path / "e")
+
+
+def test_proportional_error_reports_mean_distance(tmp_path: Path) -> None:
+    t = np.array([100.0, 200.0, 400.0, 0.0] * 10)
+    p = np.array([120.0, 150.0, 400.0, 5.0] * 10)  # +20 %, -25 %, 0 %; the zero truth is left out
+    fig = plots.proportional_error(t, p)
+    mean, std = np.mean([20, 25, 0]), np.std([20, 25, 0])
+    assert f"± mean distance {mean:.1f} % (std {std:.1f} %)" in legend_texts(fig)
+    assert_readable(fig, tmp_path)
+
+
+def test_predicted_vs_true_by_fold_titles_each_folds_r2(tmp_path: Path) -> None:
+    frame = prediction_frame(900)
+    t, p = frame["price"].to_numpy(), frame["price_pred"].to_numpy()
+    folds = np.arange(900) % 5
+    fig = plots.predicted_vs_true_by_fold(t, p, folds, label="price (USD)", log=True)
+    from nnforge.metrics import r2_score
+
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert titles == [
+        f"fold {f}: R² {float(r2_score(t[folds == f], p[folds == f])):.3f}, n=180" for f in range(5)
+    ]
+    assert sum(not ax.get_visible() for ax in fig.axes) == 3  # a 2 x 4 grid for 5 folds
+    assert_readable(fig, tmp_path)
+
+
+def test_loss_comparison_draws_the_median_of_the_seeds(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    a = np.exp(-np.linspace(0, 5, 40))[:, None] * rng.uniform(0.5, 2, (1, 7))
+    fig = plots.loss_comparison({"decay 0": a, "decay 0.01": a * 3}, title="XOR")
+    lines = [line for line in fig.axes[0].get_lines() if line.get_label().startswith("decay")]
+    assert np.allclose(lines[0].get_ydata(), np.median(a, axis=1))
+    assert list(lines[0].get_xdata()[:2]) == [1, 2]  # epochs counted from 1
+    assert fig.axes[0].get_yscale() == "log"
+    assert_readable(fig, tmp_path)
+    with pytest.raises(ValueError, match="at least one"):
+        plots.loss_comparison({})
+
+
+def test_price_axes_show_dollars(tmp_path: Path) -> None:
+    frame = prediction_frame(500)
+    fig = plots.predicted_vs_true(frame["price"], frame["price_pred"], log=True,
+                                  label="price (USD)")  # fmt: skip
+    assert all(x.startswith("$") for x in _tick_texts(fig, "y"))
+    text = fig.axes[0].texts[0].get_text()
+    assert re.search(r"MAE = \$[\d,]+", text)
+    fig = plots.predictions_by_feature(frame, "date", "price", "price_pred", log=True,
+                                       units={"price": "USD"})  # fmt: skip
+    assert all(x.startswith("$") for x in _tick_texts(fig, "y"))
+    fig.canvas.draw()
+    assert all(x.get_text()[:2] in ("20",) for x in fig.axes[0].get_xticklabels() if x.get_text())

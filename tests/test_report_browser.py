@@ -54,8 +54,16 @@ def chromium() -> str:
 
 def headless(*args: str) -> subprocess.CompletedProcess[str]:
     """Run headless chromium at 1280 x 900 (no sandbox: tests may run as root)."""
-    argv = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-            f"--window-size={WIDTH},{HEIGHT}", "--virtual-time-budget=20000", *args]  # fmt: skip
+    argv = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--window-size={WIDTH},{HEIGHT}",
+        "--virtual-time-budget=20000",
+        *args,
+    ]
     return subprocess.run(argv, capture_output=True, text=True, timeout=180, check=True)
 
 

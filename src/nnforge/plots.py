@@ -31,7 +31,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
-from nnforge._format import currency_symbol, format_quantity, with_unit
+from nnforge._format import currency_symbol, format_number, format_quantity, with_unit
 from nnforge._io import atomic_path
 from nnforge.metrics import mean_absolute_error, r2_score
 
@@ -44,12 +44,14 @@ __all__ = [
     "figure_to_png",
     "geo_map",
     "importance_bar",
+    "loss_comparison",
     "loss_curves",
     "metric_curves",
     "predicted_vs_true",
     "predicted_vs_true_by_fold",
     "predictions_by_feature",
     "probability_histograms",
+    "proportional_error",
     "r2_curves",
     "residuals",
     "save_figure",
@@ -660,21 +662,41 @@ def residuals(
     if log:
         ax.set_xscale("log")
     if r.size > _DENSE:
-        hb = ax.hexbin(p, r, gridsize=70, bins="log", mincnt=1, cmap="viridis", linewidths=0.1,
-                       xscale="log" if log else "linear")  # fmt: skip
+        hb = ax.hexbin(
+            p,
+            r,
+            gridsize=70,
+            bins="log",
+            mincnt=1,
+            cmap="viridis",
+            linewidths=0.1,
+            xscale="log" if log else "linear",
+        )
         fig.colorbar(hb, ax=ax, label="rows per hexagon (log scale)")
     else:
         ax.scatter(p, r, s=8, alpha=_alpha(r.size), color=PRED_COLOR, lw=0)
     ax.axhline(0, color=TRUE_COLOR, ls="--", lw=1.2, label="no error")
     centres, medians = _binned_median(p, r)
     if centres.size:
-        ax.plot(centres, medians, color="black", lw=2, marker="o", ms=3, path_effects=_halo(),
-                label="median residual per bin")  # fmt: skip
+        ax.plot(
+            centres,
+            medians,
+            color="black",
+            lw=2,
+            marker="o",
+            ms=3,
+            path_effects=_halo(),
+            label="median residual per bin",
+        )
     low, high = np.percentile(r, [0.5, 99.5])
     span = max(high - low, 1e-12)
     ax.set_ylim(low - 0.1 * span, high + 0.1 * span)
-    ax.legend(loc="upper left", fontsize="small", title="0.5 % most extreme rows off the axis",
-              title_fontsize="x-small")  # fmt: skip
+    ax.legend(
+        loc="upper left",
+        fontsize="small",
+        title="0.5 % most extreme rows off the axis",
+        title_fontsize="x-small",
+    )
     ax.grid(True, alpha=0.3)
     _money_ticks(ax, "y", label)
     _money_ticks(ax, "x", label)
@@ -716,13 +738,128 @@ def error_histogram(
     unit = _unit_of(label)
     median = float(np.median(errors))
     for x, style, name in ((0.0, "--", "no error"), (median, "-", "median error")):
-        ax.axvline(x, color=TRUE_COLOR if name == "no error" else "black", ls=style, lw=1.2,
-                   label=f"{name} ({format_quantity(x, unit)})" if x else name)  # fmt: skip
+        ax.axvline(
+            x,
+            color=TRUE_COLOR if name == "no error" else "black",
+            ls=style,
+            lw=1.2,
+            label=f"{name} ({format_quantity(x, unit)})" if x else name,
+        )
     ax.axvspan(-mae, mae, color="0.85", zorder=0, label=f"± MAE ({format_quantity(mae, unit)})")
-    ax.legend(loc="upper right", fontsize="small", title="0.5 % most extreme rows each side cut",
-              title_fontsize="x-small")  # fmt: skip
+    ax.legend(
+        loc="upper right",
+        fontsize="small",
+        title="0.5 % most extreme rows each side cut",
+        title_fontsize="x-small",
+    )
     ax.grid(True, alpha=0.3)
     _money_ticks(ax, "x", label)
+    return fig
+
+
+def proportional_error(
+    y_true: Any, y_pred: Any, *, label: str = "value", title: str | None = None
+) -> Figure:
+    """Histogram of the proportional distance ``(predicted - true) / |true|`` in percent, with its
+    mean and standard deviation (the seed's figure 6: "predictions on average 20 % off").
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_samples,)
+        True and predicted values; rows with a true value of 0 are left out.
+    label : str, default="value"
+        Name and unit of the values.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    Figure
+    """
+    t, p, _ = _finite_pairs(y_true, y_pred)
+    nonzero = t != 0
+    ratio = 100.0 * (p[nonzero] - t[nonzero]) / np.abs(t[nonzero])
+    fig = _figure(7.5, 4.2)
+    ax = fig.add_subplot()
+    ax.set_title(title or f"Proportional distance of the predicted {label.split(' (')[0]}")
+    ax.set_xlabel("(predicted - true) / true, %")
+    ax.set_ylabel("rows")
+    if ratio.size == 0:
+        _note(ax, "no finite, non-zero values to plot")
+        return fig
+    low, high = np.percentile(ratio, [0.5, 99.5])
+    ax.hist(ratio[(ratio >= low) & (ratio <= high)], bins=60, color=PRED_COLOR, alpha=0.75)
+    distance = np.abs(ratio)
+    mean, std = float(distance.mean()), float(distance.std())
+    ax.axvline(0, color=TRUE_COLOR, ls="--", lw=1.2, label="no error")
+    ax.axvspan(
+        -mean, mean, color="0.85", zorder=0, label=f"± mean distance {mean:.1f} % (std {std:.1f} %)"
+    )
+    ax.legend(
+        loc="upper right",
+        fontsize="small",
+        title="0.5 % most extreme rows each side cut",
+        title_fontsize="x-small",
+    )
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def loss_comparison(
+    curves: Mapping[str, Any], *, title: str | None = None, ylabel: str = "training loss"
+) -> Figure:
+    """Loss per epoch of a few settings, each the median (and middle half) of several seeded runs.
+
+    Median and quartiles, not mean ± std: losses of seeded runs are skewed (a few runs stall),
+    and a quartile band stays positive on the logarithmic axis.
+
+    Parameters
+    ----------
+    curves : mapping of str to array-like of shape (epochs, runs)
+        Setting name (legend) to its losses, one column per seeded run (the seed's figures 4
+        and 5 compare decay rates and dropout rates on XOR this way).
+    title : str, optional
+        Figure title.
+    ylabel : str, default="training loss"
+        Label of the loss axis (logarithmic when every value is positive).
+
+    Returns
+    -------
+    Figure
+    """
+    if not curves:
+        msg = "`curves` must name at least one setting. Received: curves={}"
+        raise ValueError(msg)
+    fig = _figure(7.5, 4.6)
+    ax = fig.add_subplot()
+    values = []
+    for color, (name, losses) in zip(_fold_colors(len(curves)), curves.items(), strict=True):
+        arr = np.asarray(losses, dtype=np.float64)
+        arr = arr[:, None] if arr.ndim == 1 else arr
+        epochs = np.arange(1, arr.shape[0] + 1)
+        low, median, high = np.percentile(arr, [25, 50, 75], axis=1)
+        ax.fill_between(epochs, low, high, color=color, alpha=0.2, lw=0)
+        runs = f", median of {arr.shape[1]} seeds" if arr.shape[1] > 1 else ""
+        ax.plot(
+            epochs,
+            median,
+            color=color,
+            lw=1.8,
+            label=f"{name} (final {format_number(median[-1])}{runs})",
+        )
+        values.append(arr)
+    if _use_log(np.concatenate([v.ravel() for v in values]), None):
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Loss per epoch")
+    ax.legend(
+        loc="best",
+        fontsize="small",
+        title="bands: middle half of the seeds",
+        title_fontsize="x-small",
+    )
+    ax.grid(True, which="major", alpha=0.3)
     return fig
 
 
@@ -762,8 +899,15 @@ def predicted_vs_true_by_fold(
     hi = float(max(t.max(), p.max())) if t.size else 1.0
     for ax, fold in zip(axes, names, strict=False):
         sel = f == fold
-        ax.scatter(t[sel], p[sel], s=3, lw=0, alpha=_alpha(int(sel.sum())), color=PRED_COLOR,
-                   rasterized=True)  # fmt: skip
+        ax.scatter(
+            t[sel],
+            p[sel],
+            s=3,
+            lw=0,
+            alpha=_alpha(int(sel.sum())),
+            color=PRED_COLOR,
+            rasterized=True,
+        )
         ax.plot([lo, hi], [lo, hi], color=TRUE_COLOR, ls="--", lw=1)
         r2 = float(r2_score(t[sel], p[sel])) if sel.sum() > 1 else float("nan")
         ax.set_title(f"fold {fold}: R² {r2:.3f}, n={int(sel.sum()):,}", fontsize="small")
@@ -773,8 +917,11 @@ def predicted_vs_true_by_fold(
         ax.grid(True, alpha=0.3)
     for ax in axes[len(names) :]:
         ax.set_visible(False)
-    fig.supxlabel(f"true {label}", fontsize="small")
-    fig.supylabel(f"predicted {label}", fontsize="small")
+    grid = axes.reshape(rows, cols)
+    for ax in grid[-1]:
+        ax.set_xlabel(f"true {label}", fontsize="small")
+    for ax in grid[:, 0]:
+        ax.set_ylabel(f"predicted {label}", fontsize="small")
     for ax in axes[: len(names)]:
         _money_ticks(ax, "x", label)
         _money_ticks(ax, "y", label)
@@ -1060,7 +1207,9 @@ def geo_map(
         shrink=0.9,
         label=f"{_label(target, units)}, {scale}clipped to 1st to 99th percentile",
     )
-    if not log_color and vmax >= 1e4:
+    if currency_symbol((units or {}).get(target)) is not None:
+        _money_ticks(bar.ax, "y", _label(target, units))
+    elif not log_color and vmax >= 1e4:
         from matplotlib.ticker import FuncFormatter
 
         bar.formatter = FuncFormatter(lambda v, _: f"{v:,.0f}")
@@ -1244,7 +1393,7 @@ def importance_bar(
     ax.grid(True, axis="x", alpha=0.3)
     if std is not None:
         ax.legend(
-            handles=[Line2D([], [], color="0.25", lw=0.8, label="± std over shuffles")],
+            handles=[Line2D([], [], color="0.25", lw=0.8, label="± std across folds")],
             loc="lower right",
             fontsize="small",
         )

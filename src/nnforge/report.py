@@ -636,6 +636,12 @@ def _residuals_section(report: _Report, run: RunFiles) -> None:
         lambda: plots.error_histogram(t, p, label=label),
         "How large the errors are: the grey band is ± the mean absolute error.",
     )
+    report.figure(
+        "residuals",
+        "proportional_error",
+        lambda: plots.proportional_error(t, p, label=label),
+        "The errors relative to the true value (the seed's figure 6, 'proportional distance').",
+    )
 
 
 def _features_section(report: _Report, run: RunFiles) -> None:

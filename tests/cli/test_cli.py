@@ -363,6 +363,8 @@ def test_xor_plot(work: Path) -> None:
     out = _run_ok(["xor", "--epochs", "50", "--every", "50", "--plot", str(path)])
     assert "surface plot" in out
     assert _is_png(path)
+    assert _is_png(work / "xor_decay.png")  # the seed's figures 4 and 5
+    assert _is_png(work / "xor_dropout.png")
 
 
 # -- errors ------------------------------------------------------------------------------------

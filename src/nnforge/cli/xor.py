@@ -56,7 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--plot",
         metavar="PATH.png",
-        help="also draw the prediction surface over [0, 1]² to this PNG file",
+        help="also draw the prediction surface over [0, 1]² to this PNG file, and the seed's "
+        "figures 4 and 5 (loss with learning rate decay, with dropout; 10 seeds each) beside it "
+        "as PATH_decay.png and PATH_dropout.png",
     )
     parser.set_defaults(func=run)
 
@@ -89,7 +91,51 @@ def run(args: argparse.Namespace) -> int:
     print(f"final MSE {result.mse[0]:.6f}")
     if args.plot:
         print(f"surface plot: {_plot_surface(result.network, args.plot)}")
+        for path in _plot_settings(args):
+            print(f"loss curves: {path}")
     return 0
+
+
+# The seed's figures 4 (decay rates) and 5 (dropout rates): settings compared on the same seeds.
+_DECAYS = (0.0, 0.001, 0.01)
+_DROPOUTS = (0.0, 0.1, 0.25)
+_SEEDS = 10
+
+
+def _plot_settings(args: argparse.Namespace) -> list[Path]:
+    """Loss curves of XOR with several decay rates and dropout rates (mean of 10 seeds)."""
+    from nnforge import plots
+
+    base = Path(args.plot)
+    common = {
+        "epochs": args.epochs,
+        "learning_rate": args.lr,
+        "batch_size": args.batch_size,
+        "replicas": _SEEDS,
+        "seed": args.seed,
+    }
+    figures = {
+        "decay": plots.loss_comparison(
+            {
+                f"decay {d:g}": train_xor(decay=d, dropout=args.dropout, **common).loss_history
+                for d in sorted({*_DECAYS, args.decay})
+            },
+            title="XOR: learning rate decay (the seed's figure 4)",
+            ylabel="training loss (MSE)",
+        ),
+        "dropout": plots.loss_comparison(
+            {
+                f"dropout {p:g}": train_xor(decay=args.decay, dropout=p, **common).loss_history
+                for p in sorted({*_DROPOUTS, args.dropout})
+            },
+            title="XOR: dropout on the hidden layer (the seed's figure 5)",
+            ylabel="training loss (MSE)",
+        ),
+    }
+    return [
+        plots.save_figure(fig, base.with_name(f"{base.stem}_{name}{base.suffix or '.png'}"))
+        for name, fig in figures.items()
+    ]
 
 
 def _plot_surface(network: Network, path: str) -> Path:
