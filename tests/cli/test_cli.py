@@ -353,9 +353,17 @@ def test_compare(run_dir: Path, work: Path, spec_json: Path, data_csv: Path) -> 
     assert {"oof_r2", "mean_fold_r2", "std_fold_r2", "best_fold_r2", "oof_mae"} <= set(
         table.columns
     )
+    assert _is_png(out_dir / "train_loss.png")  # the seed's figures 11, 17, 18
     assert _is_png(out_dir / "loss.png")
     assert _is_png(out_dir / "r2.png")
-    assert len(_parse_html(out_dir / "compare.html").images) == 2
+    assert len(_parse_html(out_dir / "compare.html").images) == 3
+    # the only difference between the two specs is the seed: said in the terminal and the page
+    assert "the specs differ in: seed" in out
+    page = (out_dir / "compare.html").read_text(encoding="utf-8")
+    diff = page[page.index("How the specs differ") : page.index("Curves")]
+    assert re.findall(r"<tr>.*?</tr>", diff)[1:] == [
+        '<tr><td class="text">seed</td><td class="text">0</td><td class="text">2</td></tr>'
+    ]
 
 
 def test_xor_plot(work: Path) -> None:

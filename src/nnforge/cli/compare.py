@@ -20,7 +20,7 @@ from nnforge.cli._common import (
     timestamp,
 )
 
-__all__ = ["register", "run", "summary_frame"]
+__all__ = ["register", "run", "spec_diff", "summary_frame"]
 
 # Keys of evaluation.json's summary shown as columns, in order.
 _METRICS = (
@@ -33,7 +33,11 @@ _METRICS = (
     "k",
     "wall_seconds",
 )
-_FIGURES = (("loss.png", "val_loss", "Validation loss"), ("r2.png", "r2", "Validation R²"))
+_FIGURES = (
+    ("train_loss.png", "train_loss", "Training loss"),
+    ("loss.png", "val_loss", "Validation loss"),
+    ("r2.png", "r2", "Validation R²"),
+)
 # What `compare` writes into its output folder (it replaces these and nothing else).
 _ENTRIES = frozenset({"compare.csv", "compare.html", *(f for f, _, _ in _FIGURES)})
 
@@ -42,11 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand."""
     parser = subparsers.add_parser(
         "compare",
-        help="compare runs: summary table and overlaid loss and R² curves",
+        help="compare runs: summary table, spec differences, overlaid loss and R² curves",
         description=(
             "Compare two or more run directories: print one table of summary metrics (runs "
-            "named by their folder) and write compare.csv, loss.png and r2.png (mean over folds "
-            "± std per run) and compare.html to the output folder."
+            "named by their folder) and the settings in which their specs differ, and write "
+            "compare.csv, train_loss.png, loss.png and r2.png (mean over folds ± std per run) and "
+            "compare.html to the output folder."
         ),
         epilog=examples(
             "nnforge compare runs/sgd runs/momentum runs/adam --out compare-optimizers",
@@ -83,11 +88,55 @@ def summary_frame(names: list[str], summaries: list[dict[str, Any]]) -> pl.DataF
     return pl.DataFrame(columns)
 
 
-def _html(table: pl.DataFrame, images: dict[str, tuple[bytes, str]]) -> str:
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"optimizer.learning_rate.decay_rate": 0.02, ...}``: every leaf of a JSON value."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return {prefix: value}
+    out: dict[str, Any] = {}
+    for key, child in items:
+        out.update(_flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def spec_diff(names: list[str], specs: list[Any]) -> list[dict[str, Any]]:
+    """One row per spec setting whose value differs between the runs (missing: ``-``)."""
+    flat = [_flatten(spec) for spec in specs]
+    keys = list(dict.fromkeys(k for f in flat for k in f))
+    rows = []
+    for key in keys:
+        values = [f.get(key, "-") for f in flat]
+        if any(v != values[0] for v in values[1:]):
+            rows.append(
+                {"setting": key} | {n: json.dumps(v) for n, v in zip(names, values, strict=True)}
+            )
+    return rows
+
+
+def _html(
+    table: pl.DataFrame, diff: list[dict[str, Any]], images: dict[str, tuple[bytes, str]]
+) -> str:
     from nnforge.report import html_figure, html_page, html_table
 
-    figures = "".join(html_figure(png, caption) for png, caption in images.values())
-    return html_page(f"Comparison of {table.height} runs", html_table(table.to_dicts()) + figures)
+    r2 = {
+        c: (lambda v: f"{v:.4f}") for c in ("oof_r2", "mean_fold_r2", "std_fold_r2", "best_fold_r2")
+    }
+    parts = [
+        "<h2>Summary</h2>",
+        html_table(table.to_dicts(), formats=r2),
+        "<h2>How the specs differ</h2>",
+    ]
+    parts.append(
+        html_table(diff)
+        if diff
+        else '<p class="note">The specs are identical: the runs differ only in their data.</p>'
+    )
+    parts.append("<h2>Curves</h2>")
+    parts += [html_figure(png, caption) for png, caption in images.values()]
+    return html_page(f"Comparison of {table.height} runs", "".join(parts))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,10 +148,11 @@ def run(args: argparse.Namespace) -> int:
         msg = f"`compare` needs at least two run directories. Received: {len(paths)}"
         raise CLIError(msg, "e.g. nnforge compare runs/sgd runs/adam")
     names = _names(paths)
-    summaries, histories = [], {}
+    summaries, histories, specs = [], {}, []
     for name, path in zip(names, paths, strict=True):
         evaluation = json.loads((path / "evaluation.json").read_text(encoding="utf-8"))
         summaries.append(evaluation.get("summary", {}))
+        specs.append(json.loads((path / "spec.json").read_text(encoding="utf-8")))
         history = path / "history.csv"
         if history.is_file():
             histories[name] = pl.read_csv(history, infer_schema_length=None)
@@ -117,7 +167,8 @@ def run(args: argparse.Namespace) -> int:
             fig = plots.compare_runs(histories, metric, title=f"{label} per epoch")
             images[file] = (plots.figure_to_png(fig), f"{label} per epoch, mean ± std over folds")
             plots.save_figure(fig, out / file)
-    atomic_write_text(out / "compare.html", _html(table, images))
+    diff = spec_diff(names, specs)
+    atomic_write_text(out / "compare.html", _html(table, diff, images))
     shown = [
         "run",
         "oof_r2",
@@ -133,6 +184,8 @@ def run(args: argparse.Namespace) -> int:
             table.select(shown).rows(),
         )
     )
+    changed = ", ".join(row["setting"] for row in diff[:8]) + (", ..." if len(diff) > 8 else "")
+    print(f"the specs differ in: {changed}" if diff else "the specs are identical")
     print(
         f"wrote {out / 'compare.csv'}, {', '.join(str(out / f) for f in images)}, "
         f"{out / 'compare.html'}"
