@@ -161,6 +161,19 @@ def test_every_command_help_has_an_example(capsys: pytest.CaptureFixture[str], n
     assert f"nnforge {name.split()[0]} " in out
 
 
+@pytest.mark.parametrize("columns", [80, 120])
+@pytest.mark.parametrize("name", ["", *COMMANDS, "spec init", "spec check", "data"])
+def test_help_fits_the_terminal_width(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, name: str, columns: int
+) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    with pytest.raises(SystemExit):
+        main([*name.split(), "--help"])
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= columns
+    assert not re.search(r"[a-z]-$", out, re.MULTILINE)  # no word cut at a hyphen
+
+
 # -- spec --------------------------------------------------------------------------------------
 
 
@@ -208,6 +221,17 @@ def test_spec_check(capsys: pytest.CaptureFixture[str], spec_json: Path, work: P
     assert "price" in out
     assert "output" in out
     assert out.strip().endswith(": ok")
+    # the model block: every part named, values in one aligned column
+    model = out[out.index("\nmodel\n") + 7 :].splitlines()[:-1]
+    names = ["network", "loss", "optimizer", "schedule", "clipping", "trainer", "early stopping"]
+    assert [line.split("  ")[1].strip() for line in model][: len(names)] == names
+    assert len({len(line) - len(line[16:].lstrip()) for line in model}) == 1
+    assert "  network         8 relu -> 1 linear" in model
+    assert "  trainer         2 folds x 3 epochs, batch 32" in model
+    # the dataset table: the type column starts at the same place on every line
+    table = out[: out.index("\nmodel\n")].splitlines()[1:]
+    starts = {line.index(" str ") if " str " in line else None for line in table} - {None}
+    assert len(starts) == 1
     no_target = json.loads(spec_json.read_text(encoding="utf-8"))
     no_target["dataset"]["features"]["price"].pop("output")
     path = work / "no_target.json"

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterator, Sequence
 
 from nnforge import __version__
+from nnforge.cli._common import HelpFormatter
 from nnforge.exceptions import NNForgeError
 
 # Subcommand modules, in the order ``nnforge --help`` lists them.
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nnforge",
         description="Neural networks and revertible preprocessing for tabular data.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"nnforge {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import textwrap
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLIError",
+    "HelpFormatter",
     "check_frame_suffix",
     "check_output_dir",
     "check_output_file",
@@ -46,6 +48,27 @@ class CLIError(NNForgeError, ValueError):
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """``--help`` wrapped to the terminal's width: descriptions are filled, indented lines (the
+    examples) are kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines = []
+        for line in text.splitlines():
+            if line.startswith(" ") or not line.strip():
+                lines.append(indent + line)
+            else:
+                wrapped = textwrap.fill(
+                    line,
+                    width,
+                    initial_indent=indent,
+                    subsequent_indent=indent,
+                    break_on_hyphens=False,
+                )
+                lines.append(wrapped)
+        return "\n".join(lines)
 
 
 def examples(*lines: str) -> str:

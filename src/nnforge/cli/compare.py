@@ -13,6 +13,7 @@ import polars as pl
 from nnforge._io import atomic_write_text, write_frame
 from nnforge.cli._common import (
     CLIError,
+    HelpFormatter,
     check_output_dir,
     check_run_dir,
     examples,
@@ -56,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=examples(
             "nnforge compare runs/sgd runs/momentum runs/adam --out compare-optimizers",
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
     parser.add_argument(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from nnforge._io import write_frame
-from nnforge.cli._common import examples, format_table, load_run, positive_int
+from nnforge.cli._common import HelpFormatter, examples, format_table, load_run, positive_int
 
 __all__ = ["register", "run"]
 
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "RUN_DIR/importance.png (the grouped chart), and prints the top of the grouped table."
         ),
         epilog=examples("nnforge importance runs/kc --shuffles 20 --seed 1"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory from `nnforge train`")
     parser.add_argument(

@@ -8,6 +8,7 @@ from pathlib import Path
 from nnforge._io import write_frame
 from nnforge.cli._common import (
     CLIError,
+    HelpFormatter,
     check_frame_suffix,
     check_output_file,
     data_errors,
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "nnforge predict runs/kc --data new_houses.csv --out predictions.csv",
             "nnforge predict runs/kc --data new_houses.parquet --out pred.parquet --fold 3",
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory from `nnforge train`")
     parser.add_argument("--data", required=True, metavar="PATH", help="rows to predict")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnforge.cli._common import check_output_file, check_run_dir, examples
+from nnforge.cli._common import HelpFormatter, check_output_file, check_run_dir, examples
 
 __all__ = ["register", "run"]
 
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the figures are also saved as PNG files in RUN_DIR/plots/."
         ),
         epilog=examples("nnforge report runs/kc", "nnforge report runs/kc --out kc.html"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory from `nnforge train`")
     parser.add_argument("--out", metavar="FILE", help="output file (default: RUN_DIR/report.html)")

@@ -25,6 +25,7 @@ import polars as pl
 
 from nnforge.cli._common import (
     CLIError,
+    HelpFormatter,
     data_errors,
     examples,
     fold_count,
@@ -83,7 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "nnforge spec init kc_house_data.csv --target price > spec.json",
             "nnforge spec check spec.json",
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     init = actions.add_parser(
@@ -101,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "nnforge spec init kc_house_data.csv --target price > spec.json",
             "nnforge spec init data.parquet --target y --epochs 20 > spec.json",
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     init.add_argument("data", metavar="DATA", help="CSV, Parquet or Arrow IPC file")
     init.add_argument(
@@ -134,7 +135,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="validate a spec and print a summary",
         description="Validate a model spec and print its features, layers and training setup.",
         epilog=examples("nnforge spec check spec.json"),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     check.add_argument("spec", metavar="SPEC.json", help="model spec file")
     check.add_argument(
@@ -487,14 +488,11 @@ def run_check(args: argparse.Namespace) -> int:
     model = load_spec(args.spec)
     dataset = model.dataset
     print(dataset.summary())
-    trainer = model.trainer
-    how = f"{trainer.k}-fold" if isinstance(trainer, KFolds) else f"split {trainer.ratio:g}"
-    layers = ", ".join(f"{layer.units} {layer.activation}" for layer in model.layers)
-    print(f"layers: {layers}")
-    print(
-        f"loss {model.loss}, optimizer {model.optimizer['name']}, batch {model.batch_size}, "
-        f"{model.epochs} epochs, {how}, seed {model.seed}, {model.dtype}"
-    )
+    described = model.describe()
+    width = max(map(len, described))
+    print("model")
+    for name, value in described.items():
+        print(f"  {name:<{width}}  {value}")
     if not dataset.out_features_names():
         msg = f"{args.spec}: no output feature (nothing to predict)"
         raise CLIError(msg, 'set `"output": true` on the target column under dataset.features')

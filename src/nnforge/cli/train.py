@@ -10,6 +10,7 @@ from typing import Any
 from nnforge._format import format_number, format_quantity, with_unit
 from nnforge.cli._common import (
     CLIError,
+    HelpFormatter,
     data_errors,
     examples,
     fold_count,
@@ -43,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "nnforge train spec.json --out runs/adam --seed 1 --quiet",
             "nnforge train spec.json --backend jax   # one compiled call per epoch (CPU or GPU)",
         ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("spec", metavar="SPEC.json", help="model spec (see `nnforge spec init`)")
     parser.add_argument(

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nnforge.cli._common import check_output_file, is_figure_file, positive_int
+from nnforge.cli._common import (
+    HelpFormatter,
+    check_output_file,
+    is_figure_file,
+    positive_int,
+)
 from nnforge.demos import XOR_X, XOR_Y, train_xor, xor_surface
 from nnforge.nn import Network
 
@@ -24,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "the loss every N epochs and the final predictions."
         ),
         epilog="examples:\n  nnforge xor --epochs 2000 --lr 0.5 --plot xor.png",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--epochs", type=int, default=1000, help="epochs (default: 1000)")
     parser.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")

@@ -617,12 +617,16 @@ class DatasetSpec(_Strict):
 
     def summary(self) -> str:
         """A table of the features with their inferred types and options."""
-        lines = [f"dataset {self.name!r}: {len(self.features)} features (id: {self.id_name})"]
+        rows = [("column", "type", "role", "options")]
         for col in self.columns():
-            opts = _describe(col.spec)
             label = col.name if col.kind == "base" else f"  {col.name} (from {col.parent})"
             dtype = col.spec.dtype or ("float" if col.kind != "base" else "?")
-            lines.append(f"  {label:<32} {dtype:<6} {col.role:<7} {opts}")
+            rows.append((label, dtype, col.role, _describe(col.spec)))
+        widths = [max(len(row[i]) for row in rows) for i in range(3)]
+        lines = [f"dataset {self.name!r}: {len(self.features)} features (id: {self.id_name})"]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            lines.append(("  " + "  ".join([*cells, row[3]])).rstrip())
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -977,7 +981,7 @@ def _dtype_label(dtype: pl.DataType) -> str:
 
 def _describe(node: FeatureSpec) -> str:
     parts = []
-    for field in ("output", "is_id", "log10", "filter_outliers"):
+    for field in ("output", "is_id", "log10", "filter_outliers", "clip"):
         if getattr(node, field):
             parts.append(field)
     if not node.used_in_model:
