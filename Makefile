@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv browser demo demo-seed demo-classification xor test lint bench bench-backends bench-full \
+.PHONY: venv browser screenshots demo demo-seed demo-classification xor test lint bench bench-backends bench-full \
 	bench-pipeline bench-classification clean
 
 venv: $(STAMP)
@@ -37,6 +37,10 @@ demo-classification: $(STAMP)
 
 xor: $(STAMP)
 	$(BIN)/nnforge xor --plot runs/xor.png
+
+# The README's screenshots (docs/*.png): an 80-column training and the report's first screen.
+screenshots: $(STAMP) browser
+	$(BIN)/python docs/screenshots.py --work runs/screenshots
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks tools

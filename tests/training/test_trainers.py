@@ -227,3 +227,33 @@ def test_the_in_memory_run_is_the_saved_run(model, frame, tmp_path):
     (tmp_path / "run" / "spec.json").write_text(json.dumps(spec))
     with pytest.raises(NNForgeError, match="older nnforge version"):
         Run.load(tmp_path / "run")
+
+
+def test_baselines_are_fitted_in_the_runs_own_folds(model, frame):
+    result = _train(model, frame)
+    baselines = result.summary["baselines"]
+    # the mean predictor by hand: each held-out row gets the mean price of its fold's training rows
+    pred = result.predictions
+    y = pred["price"].to_numpy()
+    folds = pred["fold"].to_numpy()
+    guess = np.array([y[folds != f].mean() for f in folds])
+    assert baselines["mean"]["mae"] == pytest.approx(np.abs(guess - y).mean())
+    assert baselines["mean"]["r2"] == pytest.approx(1 - ((y - guess) ** 2).sum() / y.var() / len(y))
+    # price = 1000 + 800 x1 + 300 x2² + noise: least squares on x1, x2, x2² is nearly exact
+    assert baselines["linear"]["r2"] > 0.99
+    assert baselines["linear"]["mae"] < 10
+
+
+def test_model_in_words():
+    from nnforge.nn import Adam, InverseTimeDecay
+
+    model = make_model(
+        optimizer=Adam(learning_rate=InverseTimeDecay(0.001, 10, 0.5), weight_decay=1e-5)
+    )
+    words = model.describe(n_inputs=4)
+    assert words["network"] == "16 relu -> 1 linear"
+    assert words["schedule"] == "lr 0.001 with inverse time decay (rate 0.5 per 10 steps)"
+    assert words["trainer"] == "3 folds x 25 epochs, batch 32"
+    assert model.sentence(4).startswith("16 relu -> 1 linear; adam, lr 0.001 with inverse")
+    steps = [kind for kind, _ in model.dataset.steps()]
+    assert steps == ["add square", "scale (minmax, fitted per fold)"]
