@@ -40,7 +40,7 @@ xor: $(STAMP)
 
 # The README's screenshots (docs/*.png): an 80-column training and the report's first screen.
 screenshots: $(STAMP) browser
-	$(BIN)/python docs/screenshots.py --work runs/screenshots
+	$(BIN)/python docs/screenshots.py --work runs/screenshots $(SHOT_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks tools

@@ -56,8 +56,8 @@ def terminal_screen(argv: list[str], cwd: Path) -> pyte.Screen:
 def draw_screen(screen: pyte.Screen, path: Path) -> Path:
     """The screen as a PNG: monospace text, colours kept, dark background."""
     size, dpi = 10.5, 100
-    char_w, line_h = 0.602 * size / 72, 1.3 * size / 72  # inches
-    width, height = COLUMNS * char_w + 0.3, ROWS * line_h + 0.3
+    char_w, line_h = 0.61 * size / 72, 1.3 * size / 72  # inches
+    width, height = COLUMNS * char_w + 0.4, ROWS * line_h + 0.3
     fig = Figure(figsize=(width, height), dpi=dpi, facecolor="#1e1e1e")
     FigureCanvasAgg(fig)
     for row in range(ROWS):

@@ -93,7 +93,8 @@ def test_verbose_keeps_one_line_per_n_epochs(project: Path) -> None:
     assert code == 0, "\n".join(lines)
     kept = [line for line in lines if line.startswith("epoch ")]
     assert [line.split()[1] for line in kept] == ["100/400", "200/400", "300/400", "400/400"]
-    assert all("val R²" in line and "(mean of 3 folds)" in line for line in kept)
+    assert all(" - R² 0." in line and " - MAE $" in line for line in kept)
+    assert "a line every 100 epochs, means over the 3 folds" in " ".join(lines[:2])
     assert len(_progress_lines(lines)) == 1
 
 

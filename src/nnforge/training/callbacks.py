@@ -245,9 +245,11 @@ class ProgressBar(Callback):
         workers = f"{info.workers} worker{'s' if info.workers > 1 else ''}"
         if self._tty:
             self._start_live(max(1, info.n_folds * info.epochs))
+        means = f", means over the {info.n_folds} folds" if info.n_folds > 1 else ""
+        kept = f"; a line every {self.verbose} epochs{means}" if self.verbose > 0 else ""
         self._print(
             f"training {folds} x {info.epochs:,} epochs · {info.n_rows:,} rows · "
-            f"{info.n_inputs} inputs → {what} · {workers}"
+            f"{info.n_inputs} inputs → {what} · {workers}{kept}"
         )
 
     def _start_live(self, total: int) -> None:
@@ -325,22 +327,26 @@ class ProgressBar(Callback):
                 self._print(self._epoch_summary(epoch, rows))
 
     def _epoch_summary(self, epoch: int, rows: list[EpochMetrics]) -> str:
+        """``epoch 50/500 - 12s - loss 0.0013 - val_loss 0.0014 - R² 0.8812 - MAE $71,234``,
+        means over the folds (as Keras' verbose=2 line)."""
+
         def mean(name: str) -> float | None:
             values = [getattr(m, name) for m in rows if getattr(m, name) is not None]
             return sum(values) / len(values) if values else None
 
+        elapsed = time.perf_counter() - self._start
         parts = [
             f"epoch {epoch:>{len(str(self._info.epochs))}}/{self._info.epochs}",
+            f"{elapsed:.0f}s",
             f"loss {format_number(mean('train_loss'))}",
         ]
         if mean("val_loss") is not None:
             parts += [
                 f"val_loss {format_number(mean('val_loss'))}",
-                f"val R² {mean('r2'):.4f}",
+                f"R² {mean('r2'):.4f}",
                 f"MAE {format_quantity(mean('mae'), self._info.unit)}",
             ]
-        parts.append(f"{time.perf_counter() - self._start:.1f}s")
-        return "  ".join(parts) + ("" if len(rows) == 1 else f"  (mean of {len(rows)} folds)")
+        return " - ".join(parts)
 
     def on_fold_end(self, result: FoldResult) -> None:
         if result.stopped != "completed":
