@@ -109,13 +109,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--spec", default=str(HERE.parent / "examples/king_county/spec.json"))
     parser.add_argument("--work", default="runs/screenshots", help="folder for the run")
     parser.add_argument("--epochs", default=None, help="override the spec's epochs")
+    parser.add_argument("--only", choices=("terminal", "report"), help="make one of the two")
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
     train = ["train", str(Path(args.spec).resolve()), "--out", "run", "--verbose", "100"]
     train += ["--epochs", args.epochs] if args.epochs else []
-    screen = terminal_screen(train, work)
-    print(draw_screen(screen, HERE / "train-80-columns.png"))
+    if args.only != "report":
+        screen = terminal_screen(train, work)
+        print(draw_screen(screen, HERE / "train-80-columns.png"))
+    if args.only == "terminal":
+        return 0
     subprocess.run([str(NNFORGE), "importance", "run"], cwd=work, check=True)
     subprocess.run([str(NNFORGE), "report", "run"], cwd=work, check=True)
     print(report_screenshot(work / "run" / "report.html", HERE / "report-first-screen.png"))
