@@ -109,11 +109,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--spec", default=str(HERE.parent / "examples/king_county/spec.json"))
     parser.add_argument("--work", default="runs/screenshots", help="folder for the run")
     parser.add_argument("--epochs", default=None, help="override the spec's epochs")
+    parser.add_argument("--verbose", default="100", help="keep a line every N epochs")
     parser.add_argument("--only", choices=("terminal", "report"), help="make one of the two")
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    train = ["train", str(Path(args.spec).resolve()), "--out", "run", "--verbose", "100"]
+    train = ["train", str(Path(args.spec).resolve()), "--out", "run", "--verbose", args.verbose]
     train += ["--epochs", args.epochs] if args.epochs else []
     if args.only != "report":
         screen = terminal_screen(train, work)

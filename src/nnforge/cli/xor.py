@@ -71,7 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train and report; returns the exit code."""
     if args.plot:
-        check_output_file(args.plot, "--plot", is_ours=is_figure_file)
+        for path in (args.plot, *_setting_paths(Path(args.plot)).values()):
+            check_output_file(path, "--plot", is_ours=is_figure_file)
     print(
         f"XOR: 2-3-1 tanh, MSE, SGD lr={args.lr} decay={args.decay} dropout={args.dropout} "
         f"batch={args.batch_size} seed={args.seed}"
@@ -137,10 +138,16 @@ def _plot_settings(args: argparse.Namespace) -> list[Path]:
             ylabel="training loss (MSE)",
         ),
     }
-    return [
-        plots.save_figure(fig, base.with_name(f"{base.stem}_{name}{base.suffix or '.png'}"))
-        for name, fig in figures.items()
-    ]
+    paths = _setting_paths(base)
+    return [plots.save_figure(fig, paths[name]) for name, fig in figures.items()]
+
+
+def _setting_paths(base: Path) -> dict[str, Path]:
+    """``xor_decay.png`` and ``xor_dropout.png`` beside ``xor.png``."""
+    return {
+        name: base.with_name(f"{base.stem}_{name}{base.suffix or '.png'}")
+        for name in ("decay", "dropout")
+    }
 
 
 def _plot_surface(network: Network, path: str) -> Path:
