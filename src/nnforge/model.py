@@ -338,6 +338,7 @@ class Model(_Spec):
                 "of each fold's training rows"
             ),
             "seed": f"{self.seed}, {self.dtype}",
+            "metric": f"{self.selection_metric} (picks the best fold)",
         }
 
     def sentence(self, n_inputs: int | None = None) -> str:

@@ -33,6 +33,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = json.loads(starter_spec(work / "houses.csv", "price", folds=3, epochs=400).to_json())
     spec["layers"] = [{"units": 16, "activation": "relu"}, {"units": 1, "activation": "linear"}]
     spec["dataset"]["features"]["price"]["unit"] = "USD"
+    spec["early_stopping"] = None  # every fold runs every epoch: the bar must reach 100 %
     (work / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     return work
 
@@ -108,3 +109,14 @@ def test_ctrl_c_says_interrupted_and_exits_non_zero(project: Path) -> None:
     assert code == 130, "\n".join(lines)
     assert any(line.startswith("status") and "INTERRUPTED" in line for line in lines)
     assert (project / "long" / "predictions.csv").is_file()
+
+
+def test_early_stopping_still_ends_at_100_percent(project: Path) -> None:
+    spec = json.loads((project / "spec.json").read_text(encoding="utf-8"))
+    spec["early_stopping"] = {"patience": 2, "validation_fraction": 0.2}
+    (project / "early.json").write_text(json.dumps(spec), encoding="utf-8")
+    code, lines, _ = _train_in_terminal(project, 100, "--out", "early", spec="early.json")
+    assert code == 0, "\n".join(lines)
+    assert any("early_stopping after" in line for line in lines)
+    (progress,) = _progress_lines(lines)
+    assert "100%" in progress  # the epochs the folds did not run are taken off the total

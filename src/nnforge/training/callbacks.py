@@ -201,11 +201,19 @@ class ProgressBar(Callback):
         self._latest: dict[int, EpochMetrics] = {}  # each fold's latest validated epoch
         self._by_epoch: dict[int, list[EpochMetrics]] = {}  # verbose: epochs not yet printed
         self._running = self._info.n_folds
+        self._total = max(1, self._info.n_folds * self._info.epochs)  # less folds' unrun epochs
 
     # -- what is shown -----------------------------------------------------------------------
 
     def _validation(self) -> str:
-        """Latest validation R² and MAE, averaged over the folds that have one."""
+        """Latest validation R² and MAE (a class target: accuracy and log loss), averaged over
+        the folds that have one."""
+        classes = [m for m in self._latest.values() if m.accuracy is not None]
+        if classes:
+            accuracy = sum(m.accuracy for m in classes) / len(classes)
+            losses = [m.log_loss for m in classes if m.log_loss is not None]
+            log_loss = format_number(sum(losses) / len(losses)) if losses else "-"
+            return f"val accuracy {accuracy:.4f} · log loss {log_loss}"
         latest = [m for m in self._latest.values() if m.r2 is not None]
         if not latest:
             return "validating later"
@@ -219,8 +227,7 @@ class ProgressBar(Callback):
         return f"{self._done / elapsed:,.1f}/s" if elapsed > 0 and self._done else "-/s"
 
     def _plain_line(self) -> str:
-        info = self._info
-        total = max(1, info.n_folds * info.epochs)
+        total = self._total
         elapsed = time.perf_counter() - self._start
         return (
             f"[{self._done / total:4.0%}] {self._done:,}/{total:,} fold-epochs | "
@@ -308,22 +315,23 @@ class ProgressBar(Callback):
             )
         else:
             now = time.perf_counter()
-            total = self._info.n_folds * self._info.epochs
-            if now - self._last_draw >= self.log_every or self._done == total:
+            if now - self._last_draw >= self.log_every or self._done == self._total:
                 self._last_draw = now
                 self._print(self._plain_line())
         if self.verbose > 0:
             self._by_epoch.setdefault(metrics.epoch, []).append(metrics)
             self._print_epochs()
 
-    def _print_epochs(self) -> None:
-        """Verbose lines for every epoch all running folds have reported, in order."""
+    def _print_epochs(self, *, last: bool = False) -> None:
+        """Verbose lines for every epoch all running folds have reported, in order (``last``:
+        the final epoch reported is shown too)."""
+        final = max(self._by_epoch, default=0) if last else self._info.epochs
         for epoch in sorted(self._by_epoch):
             rows = self._by_epoch[epoch]
             if len(rows) < self._running:
                 break
             del self._by_epoch[epoch]
-            if epoch % self.verbose == 0 or epoch == self._info.epochs:
+            if epoch % self.verbose == 0 or epoch in (final, self._info.epochs):
                 self._print(self._epoch_summary(epoch, rows))
 
     def _epoch_summary(self, epoch: int, rows: list[EpochMetrics]) -> str:
@@ -340,7 +348,13 @@ class ProgressBar(Callback):
             f"{elapsed:.0f}s",
             f"loss {format_number(mean('train_loss'))}",
         ]
-        if mean("val_loss") is not None:
+        if mean("accuracy") is not None:
+            parts += [
+                f"val_loss {format_number(mean('val_loss'))}",
+                f"accuracy {mean('accuracy'):.4f}",
+                f"log_loss {format_number(mean('log_loss'))}",
+            ]
+        elif mean("r2") is not None:
             parts += [
                 f"val_loss {format_number(mean('val_loss'))}",
                 f"R² {mean('r2'):.4f}",
@@ -349,8 +363,11 @@ class ProgressBar(Callback):
         return " - ".join(parts)
 
     def on_fold_end(self, result: FoldResult) -> None:
-        if result.stopped != "completed":
+        if result.stopped != "completed":  # early stopping, divergence, Ctrl-C: epochs not run
             self._running -= 1
+            self._total -= max(0, self._info.epochs - result.epochs_run)
+            if self._progress is not None:
+                self._progress.update(self._task, total=max(1, self._total))
             if self.verbose > 0:
                 self._print_epochs()
         if result.stopped != "completed" or not self._tty:
@@ -361,4 +378,7 @@ class ProgressBar(Callback):
             )
 
     def on_train_end(self, evaluation: Evaluation) -> None:
+        if self.verbose > 0:  # what is left: the last epochs of folds that stopped early
+            self._running = 0
+            self._print_epochs(last=True)
         self._stop_live()

@@ -401,6 +401,7 @@ class Trainer:
         if model.task == "classification":
             summary = _classification_summary(model, folds, results, y_true, y_pred)
             summary["n_rows"], summary["n_predicted"] = context.n_rows, predictions.height
+            summary["n_inputs"] = context.n_inputs
             evaluation = Evaluation(folds=results, history=history, summary=summary)
             return Run(None, model, pipelines, fold_networks, evaluation, predictions)
         target = folds[0].pipeline.output_features_
