@@ -334,8 +334,8 @@ class _NNForgeEstimator(BaseEstimator):
         self.n_iter_ += len(history)
         if scores and self.validation_scores_ is not None:
             self.validation_scores_ += scores
-            if result.best_epoch is not None and result.best_epoch >= 0:
-                self.best_validation_score_ = scores[result.best_epoch]
+            if result.best_epoch:  # epochs are counted from 1 (0: no best epoch yet)
+                self.best_validation_score_ = scores[result.best_epoch - 1]
         return self
 
     def _reset(self, X: np.ndarray, Y: np.ndarray, sw: np.ndarray) -> None:

@@ -348,11 +348,10 @@ class ProgressBar(Callback):
             f"{elapsed:.0f}s",
             f"loss {format_number(mean('train_loss'))}",
         ]
-        if mean("accuracy") is not None:
+        if mean("accuracy") is not None:  # val_loss is the log loss of a class target
             parts += [
                 f"val_loss {format_number(mean('val_loss'))}",
                 f"accuracy {mean('accuracy'):.4f}",
-                f"log_loss {format_number(mean('log_loss'))}",
             ]
         elif mean("r2") is not None:
             parts += [
