@@ -106,7 +106,8 @@ def report_screenshot(report: Path, path: Path) -> Path:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--spec", default=str(HERE.parent / "src/nnforge/examples/king_county.json"))
+    spec = HERE.parent / "src/nnforge/examples/king_county.json"
+    parser.add_argument("--spec", default=str(spec))
     parser.add_argument("--work", default="runs/screenshots", help="folder for the run")
     parser.add_argument("--epochs", default=None, help="override the spec's epochs")
     parser.add_argument("--verbose", default="100", help="keep a line every N epochs")
