@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=examples(
             "nnforge train spec.json --data kc_house_data.csv --epochs 50 --folds 5",
             "nnforge train spec.json --out runs/adam --seed 1 --quiet",
-            "nnforge train spec.json --backend jax   # one compiled call per epoch (CPU or GPU)",
+            "nnforge train spec.json --backend jax   # compiled epochs (CPU or GPU)",
         ),
         formatter_class=HelpFormatter,
     )
