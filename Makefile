@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: venv browser screenshots demo demo-seed demo-classification xor test lint bench bench-backends bench-full \
-	bench-pipeline bench-classification clean
+	bench-pipeline bench-classification bench-scale clean
 
 venv: $(STAMP)
 
@@ -85,6 +85,13 @@ bench-classification: $(STAMP)
 
 bench-pipeline: $(STAMP)
 	$(BIN)/python benchmarks/pipeline_bench.py
+
+# Issue 15: 0.1 M, 1 M and 10 M King County-like rows, 8 folds x 1 epoch; wall time, rows per
+# second and the peak memory of the whole process tree. SCALE_ROWS picks the sizes.
+SCALE_ROWS ?= 100000,1000000,10000000
+bench-scale: $(STAMP)
+	$(BIN)/python -m pip install -q psutil || echo "bench-scale: psutil is needed for memory"
+	$(BENCH_ENV) $(BIN)/python benchmarks/scale_bench.py --rows $(SCALE_ROWS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

@@ -318,8 +318,8 @@ class _NNForgeEstimator(BaseEstimator):
 
         def report(metrics: EpochMetrics) -> None:
             history.append(metrics)
-            if data.x_monitor is not None:  # score the monitored rows as scikit-learn does
-                out = self.network_.predict(data.x_monitor[0])[0].astype(np.float64)
+            if data.monitor_rows is not None:  # score the monitored rows as scikit-learn does
+                out = self.network_.predict(data.x[data.monitor_rows[0]])[0].astype(np.float64)
                 scores.append(self._validation_score(out, Y[valid]))
 
         outcome = train_replicas(model, data, report=report, network=self.network_)
@@ -384,23 +384,18 @@ class _NNForgeEstimator(BaseEstimator):
                 raise ValueError(msg)
             order = rng.permutation(n)
             valid, train = np.sort(order[:n_valid]), np.sort(order[n_valid:])
-        empty = np.zeros((1, 0, 1), dtype)
         data = ReplicaData(
             folds=[0],
             net_seeds=[self._seed(0)],
             shuffle_seeds=[self._seed(1, self.n_iter_)],
-            x_train=x[None, train],
-            y_train=y[None, train],
-            n_train=np.array([len(train)]),
-            x_valid=empty,
-            y_valid=empty,
-            y_valid_true=empty,
-            n_valid=np.array([0]),
+            x=x,
+            y=y,
+            train_rows=[train],
+            valid_rows=[np.arange(0)],
+            y_valid_true=[np.zeros((0, y.shape[1]))],
             pipelines=None,
-            x_monitor=x[None, valid] if early else None,
-            y_monitor=y[None, valid] if early else None,
-            n_monitor=np.array([len(valid)]) if early else None,
-            w_train=sw[None, train].astype(dtype),
+            monitor_rows=[valid] if early else None,
+            w=sw.astype(dtype),
         )
         return data, valid
 

@@ -61,6 +61,7 @@ def read_table(
     separator: str | None = None,
     encoding: str | None = None,
     na_values: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     """Read a CSV, Parquet or Arrow IPC file into a ``polars.DataFrame``.
 
@@ -80,6 +81,9 @@ def read_table(
         Default: UTF-8, and a file that is not is reported with its first bad row.
     na_values : sequence of str, default=()
         CSV cells (exact text) read as missing, like pandas' ``na_values``, e.g. ``["?", "NA"]``.
+    columns : sequence of str, optional
+        Read only these columns (the others are never parsed), in file order; when one of them
+        is not in the file, every column is read, so that the caller can say what is there.
 
     Returns
     -------
@@ -119,11 +123,13 @@ def read_table(
         raise DataError(msg)
     try:
         if suffix in CSV_EXTENSIONS:
-            frame = _read_csv(path, separator, encoding, list(na_values))
+            frame = _read_csv(path, separator, encoding, list(na_values), columns)
         elif suffix in PARQUET_EXTENSIONS:
-            frame = pl.read_parquet(path)
+            wanted = _present(columns, list(pl.read_parquet_schema(path)))
+            frame = pl.read_parquet(path, columns=wanted)
         else:
-            frame = pl.read_ipc(path)
+            wanted = _present(columns, list(pl.read_ipc_schema(path)))
+            frame = pl.read_ipc(path, columns=wanted)
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         if isinstance(exc, DataError):
             raise
@@ -138,6 +144,14 @@ def read_table(
         msg = f"data file `{path}` has a header ({cols}) but no data rows"
         raise DataError(msg)
     return frame
+
+
+def _present(columns: Sequence[str] | None, names: list[str]) -> list[str] | None:
+    """``columns`` in file order when all are among ``names``; else None (read them all)."""
+    if columns is None or not set(columns) <= set(names):
+        return None
+    wanted = set(columns)
+    return [n for n in names if n in wanted]
 
 
 def sniff_separator(path: str | Path, encoding: str | None = None) -> str:
@@ -158,7 +172,11 @@ def _header_line(path: Path, encoding: str | None) -> str:
 
 
 def _read_csv(
-    path: Path, separator: str | None, encoding: str | None, na_values: list[str]
+    path: Path,
+    separator: str | None,
+    encoding: str | None,
+    na_values: list[str],
+    columns: Sequence[str] | None = None,
 ) -> pl.DataFrame:
     sep = separator or ("\t" if path.suffix.lower() == ".tsv" else ",")
     source: Path | io.BytesIO = path
@@ -174,6 +192,7 @@ def _read_csv(
         "separator": sep,
         "try_parse_dates": False,
         "null_values": na_values or None,
+        "columns": _present(columns, next(csv.reader([header], delimiter=sep), [])),
     }
     try:
         return pl.read_csv(source, infer_schema_length=_INFER_ROWS, **options)
@@ -187,7 +206,19 @@ def _read_csv(
 
 
 def _check_utf8(path: Path) -> None:
-    """Name the first row that is not UTF-8 (polars only says "invalid utf-8 sequence")."""
+    """Name the first row that is not UTF-8 (polars only says "invalid utf-8 sequence").
+
+    The file is checked in chunks; only a file that is not UTF-8 is read whole, to name the row.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 24):
+                decoder.decode(chunk)
+        decoder.decode(b"", final=True)
+        return
+    except UnicodeDecodeError:
+        pass
     raw = path.read_bytes()
     try:
         raw.decode("utf-8")

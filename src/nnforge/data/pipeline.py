@@ -30,6 +30,7 @@ from nnforge import __version__
 from nnforge._io import atomic_write_text
 from nnforge._validation import check_dtype, check_is_fitted
 from nnforge.data import steps
+from nnforge.data.affine import ColumnSteps
 from nnforge.data.cache import DerivedCache, file_sha256, resolve_cache_dir
 from nnforge.data.io import read_table, row_label
 from nnforge.data.spec import (
@@ -126,7 +127,9 @@ def derive(
         hit = store.load(key)
         if hit is not None:
             return hit
-    frame = _derive_frame(spec, read_table(path, **spec.read_options()), f"`{path}`")
+    # Only the spec's columns are parsed (a wide file's other columns never reach memory).
+    names = [c.name for c in spec.columns() if c.kind == "base"]
+    frame = _derive_frame(spec, read_table(path, **spec.read_options(), columns=names), f"`{path}`")
     if store is not None:
         try:
             store.store(key, frame)
@@ -577,7 +580,11 @@ class Pipeline:
     # ---- fit -------------------------------------------------------------------------------
 
     def fit(
-        self, frame: pl.DataFrame, *, vocabulary: dict[str, dict[str, int]] | None = None
+        self,
+        frame: pl.DataFrame,
+        *,
+        vocabulary: dict[str, dict[str, int]] | None = None,
+        rows: np.ndarray | None = None,
     ) -> Pipeline:
         """Learn fills, fences, scalers and categories from the rows of ``frame``.
 
@@ -594,6 +601,9 @@ class Pipeline:
             One-hot category counts to take the categories from instead of ``frame``
             (:func:`one_hot_vocabulary` of the whole file), so that every fold encodes the same
             columns. Declared ``categories`` take precedence.
+        rows : ndarray of int, optional
+            Fit on these rows of ``frame`` (sorted positions), exactly as on ``frame[rows]``
+            but without copying them: the statistics are read a few columns at a time.
 
         Raises
         ------
@@ -605,19 +615,21 @@ class Pipeline:
         self._reset()
         cols = self._columns()
         self._require(frame, cols, outputs=True, what="fit")
-        self.n_fit_rows_ = frame.height
-        self.fill_values_ = self._learn_fills(frame, cols)
-        kept, n_missing = self._apply_missing(frame, cols, training=True)
+        fit = _FitRows(frame, rows)
+        self.n_fit_rows_ = fit.height
+        self.fill_values_ = self._learn_fills(fit, cols)
+        filled, n_missing = self._fit_missing(fit, cols)
 
         filtered = [c for c in cols if c.info.spec.filter_outliers]
         if filtered:
-            qs = kept.select(
+            qs = fit.select(
+                filled,
                 [
                     pl.col(c.name).quantile(q, "linear").alias(f"{c.name}\x00{q}")
                     for c in filtered
                     for q in (0.25, 0.75)
-                ]
-            ).row(0)
+                ],
+            )
             for i, c in enumerate(filtered):
                 q1, q3 = qs[2 * i], qs[2 * i + 1]
                 if q1 is None or q3 is None:
@@ -626,40 +638,94 @@ class Pipeline:
                     self.unfiltered_.append(c.name)
                 else:
                     self.fences_[c.name] = steps.Fences(q1=float(q1), q3=float(q3))
-        kept, n_out = self._filter_outliers(kept)
+        kept = filled
+        if self.fences_:
+            kept = filled.filter(
+                pl.all_horizontal([f.inside(pl.col(n)) for n, f in self.fences_.items()])
+            )
+        n_kept = fit.count(kept)
+        n_out = fit.height - n_missing - n_kept
         self.n_dropped_ = n_missing + n_out
-        if kept.height == 0:
+        if n_kept == 0:
             msg = (
                 f"no training rows left: {n_missing} dropped for missing values and {n_out} "
-                f"outside the Tukey fences of {sorted(self.fences_)}, out of {frame.height}; "
+                f"outside the Tukey fences of {sorted(self.fences_)}, out of {fit.height}; "
                 f"filter fewer features (FilterOutliers.only([...])) or check the data"
             )
             raise DataError(msg)
-        self._learn_scalers(kept, cols)
-        self._learn_categories(kept, cols, vocabulary)
-        self._learn_classes(kept, cols)
+        self._learn_scalers(fit, kept, n_kept, cols)
+        self._learn_categories(fit, kept, cols, vocabulary)
+        self._learn_classes(fit, kept, cols)
         self._name_features(cols)
         return self
 
-    def _learn_fills(self, frame: pl.DataFrame, cols: list[_Col]) -> dict[str, float | str]:
+    def _filled(self, c: _Col) -> pl.Expr:
+        """Column ``c`` with its missing cells filled, as ``transform`` fills them."""
+        fills = self.fill_values_ or {}
+        col = pl.col(c.name)
+        return col.fill_null(fills[c.name]) if c.name in fills else col
+
+    def _fit_missing(self, fit: _FitRows, cols: list[_Col]) -> tuple[pl.LazyFrame, int]:
+        """The fit rows as :meth:`_apply_missing` leaves them (``drop`` rows removed, fills
+        applied, to the columns with missing cells only), lazily; and how many were dropped."""
+        rows = fit.rows
+        maybe = [c for c in cols if fit.frame[c.name].null_count()]
+        if not maybe:
+            return rows, 0
+        counts = fit.select(rows, [pl.col(c.name).null_count() for c in maybe])
+        nulls = [c for c, n in zip(maybe, counts, strict=True) if n]
+        for c in nulls:
+            if c.policy == "error":
+                front = [self.id_column] if self.id_column in fit.frame.columns else []
+                self._raise_missing(rows.select([*front, c.name]).collect(), c)
+        drop = [c.name for c in nulls if c.policy == "drop"]
+        n_missing = 0
+        if drop:
+            rows = rows.filter(pl.all_horizontal([pl.col(n).is_not_null() for n in drop]))
+            n_missing = fit.height - fit.count(rows)
+        fills = self.fill_values_ or {}
+        fill = [pl.col(c.name).fill_null(fills[c.name]) for c in nulls if c.name in fills]
+        return (rows.with_columns(fill) if fill else rows), n_missing
+
+    def _keep_expr(self, cols: list[_Col]) -> pl.Expr | None:
+        """The row filters of ``transform(training=True)`` as one predicate (None: keep all)."""
+        by_name = {c.name: c for c in cols}
+        parts = [pl.col(c.name).is_not_null() for c in cols if c.policy == "drop"]
+        parts += [f.inside(self._filled(by_name[n])) for n, f in self.fences_.items()]
+        return pl.all_horizontal(parts) if parts else None
+
+    def training_mask(self, frame: pl.DataFrame) -> np.ndarray:
+        """Per row of a derived frame: kept by the row filters (outliers, ``drop`` policy)?
+
+        ``frame.filter(mask)`` has the rows ``transform(frame, training=True)`` keeps, computed
+        without transforming the frame.
+        """
+        self._check_fitted()
+        keep = self._keep_expr([c for c in self._columns() if c.name in frame.columns])
+        if keep is None:
+            return np.ones(frame.height, dtype=bool)
+        return frame.select(keep.alias("keep")).to_series().to_numpy()
+
+    def _learn_fills(self, fit: _FitRows, cols: list[_Col]) -> dict[str, float | str]:
         fills: dict[str, float | str] = {}
         stat_cols = [
             c for c in cols if c.policy in ("mean", "median", "drop") and c.info.kind != "squared"
         ]
         stats: dict[str, Any] = {}
         if stat_cols:
+            numeric = [c for c in stat_cols if c.info.spec.one_hot is None]
             exprs = [
                 (pl.col(c.name).mean() if c.policy == "mean" else pl.col(c.name).median()).alias(
                     c.name
                 )
-                for c in stat_cols
-                if c.info.spec.one_hot is None
+                for c in numeric
             ]
             if exprs:
-                stats = frame.select(exprs).row(0, named=True)
+                values = fit.select(fit.rows, exprs)
+                stats = dict(zip([c.name for c in numeric], values, strict=True))
             for c in stat_cols:
                 if c.info.spec.one_hot is not None:  # drop policy on a category: most frequent
-                    mode = frame[c.name].drop_nulls().mode().sort()
+                    mode = fit.series(fit.rows, c.name).drop_nulls().mode().sort()
                     stats[c.name] = mode[0] if len(mode) else None
         for c in cols:
             if c.policy == "error":
@@ -682,13 +748,15 @@ class Pipeline:
                 if value is None:
                     msg = (
                         f"cannot learn a fill value for column `{c.name}`: every value is "
-                        f"missing in the {frame.height} fit rows"
+                        f"missing in the {fit.height} fit rows"
                     )
                     raise DataError(msg)
             fills[c.name] = value if isinstance(value, str) else float(value)
         return fills
 
-    def _learn_scalers(self, kept: pl.DataFrame, cols: list[_Col]) -> None:
+    def _learn_scalers(
+        self, fit: _FitRows, kept: pl.LazyFrame, n_kept: int, cols: list[_Col]
+    ) -> None:
         scaled = [c for c in cols if c.info.spec.scale is not None]
         if not scaled:
             return
@@ -702,7 +770,7 @@ class Pipeline:
                     col.mean().alias(f"{c.name}\x00a"),
                     col.std(ddof=0).alias(f"{c.name}\x00b"),
                 ]
-        stats = kept.select(exprs).row(0)
+        stats = fit.select(kept, exprs)
         for i, c in enumerate(scaled):
             a, b = float(stats[2 * i]), float(stats[2 * i + 1])
             if c.info.spec.scale == "minmax":
@@ -717,12 +785,13 @@ class Pipeline:
                     "it is scaled to 0 there and carries no information for this model",
                     c.name,
                     a,
-                    kept.height,
+                    n_kept,
                 )
 
     def _learn_categories(
         self,
-        kept: pl.DataFrame,
+        fit: _FitRows,
+        kept: pl.LazyFrame,
         cols: list[_Col],
         vocabulary: dict[str, dict[str, int]] | None,
     ) -> None:
@@ -735,22 +804,22 @@ class Pipeline:
                 continue
             counts = vocabulary.get(c.name) if vocabulary else None
             if counts is None:
-                counts = _category_counts(kept[c.name])
+                counts = _category_counts(fit.series(kept, c.name))
             common, rare = _split_by_frequency(counts, one_hot.min_frequency)
             self.categories_[c.name] = common
             if rare:
                 self.rare_categories_[c.name] = rare
 
-    def _learn_classes(self, kept: pl.DataFrame, cols: list[_Col]) -> None:
+    def _learn_classes(self, fit: _FitRows, kept: pl.LazyFrame, cols: list[_Col]) -> None:
         for c in cols:
             classes = c.info.spec.classes
             if classes is None:
                 continue
-            labels = classes.label_text() or learn_labels(kept[c.name])
+            labels = classes.label_text() or learn_labels(fit.series(kept, c.name))
             if len(labels) < 2:
                 msg = (
                     f"class target `{c.name}` has {len(labels)} class(es) {labels} in the "
-                    f"{kept.height} fit rows; it needs at least 2"
+                    f"{fit.count(kept)} fit rows; it needs at least 2"
                 )
                 raise DataError(msg)
             self.classes_[c.name] = labels
@@ -920,12 +989,7 @@ class Pipeline:
             return frame, 0
         for c in nulls:
             if c.policy == "error":
-                ids = self._ids_where(frame, frame[c.name].is_null())
-                msg = (
-                    f"column `{c.name}` has {frame[c.name].null_count()} missing value(s) "
-                    f"(policy 'error'), at id(s) {ids}; set a policy such as Missing('median')"
-                )
-                raise DataError(msg)
+                self._raise_missing(frame, c)
         n0 = frame.height
         if training:
             drop = [c.name for c in nulls if c.policy == "drop"]
@@ -935,6 +999,14 @@ class Pipeline:
         if fill:
             frame = frame.with_columns(fill)
         return frame, n0 - frame.height
+
+    def _raise_missing(self, frame: pl.DataFrame, c: _Col) -> None:
+        ids = self._ids_where(frame, frame[c.name].is_null())
+        msg = (
+            f"column `{c.name}` has {frame[c.name].null_count()} missing value(s) "
+            f"(policy 'error'), at id(s) {ids}; set a policy such as Missing('median')"
+        )
+        raise DataError(msg)
 
     def _filter_outliers(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, int]:
         if not self.fences_:
@@ -986,18 +1058,148 @@ class Pipeline:
         if np.isfinite(arr).all():
             return arr
         row, col = (int(v) for v in np.argwhere(~np.isfinite(arr))[0])
-        value = raw[row, col]
-        value = value.item() if isinstance(value, np.generic) else value
-        where = f"{role} column `{names[col]}` has"
-        at = f"at id {ids[row].item() if isinstance(ids[row], np.generic) else ids[row]!r}"
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            msg = f"{where} a missing value {at}"
-        elif np.isfinite(np.float64(value)):
-            name = np.dtype(dtype).name
-            msg = f"{where} {value!r} {at}, too large for {name}; scale the column"
-        else:
-            msg = f"{where} {value!r} {at}"
-        raise DataError(msg)
+        _raise_bad_value(role, names[col], raw[row, col], ids[row], dtype)
+
+    def encode(
+        self, frame: pl.DataFrame, *, consume: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """The part of :meth:`transform` + :meth:`to_arrays` that every fold shares.
+
+        One-hot indicators (with the fitted categories) and sin/cos, in ``input_features_``
+        order, as float64 arrays, missing cells as NaN; no fill, scaling or clipping, no row
+        filter. :meth:`column_steps` holds the rest, so that for any rows
+        ``steps.apply(x[rows]).astype(dtype)`` equals ``to_arrays(transform(frame[rows]),
+        dtype)[1]`` bit for bit. A k-fold run keeps one such table for all folds instead of a
+        transformed copy per fold. The arrays are filled a column at a time (no intermediate
+        frame of the whole table); ``consume=True`` also removes each source column from
+        ``frame`` once encoded, so that a large table is not held twice (as a frame and as the
+        arrays) when nothing else refers to the frame's columns.
+
+        Returns
+        -------
+        ids : ndarray of shape (n,)
+        x : ndarray of shape (n, n_in), float64, C-contiguous
+        y : ndarray of shape (n, n_out), float64, or None when the outputs are absent
+        """
+        self._check_fitted()
+        _check_frame(frame)
+        cols = self._columns()
+        self._require(frame, cols, outputs=False, what="encode")
+        cols = [c for c in cols if c.name in frame.columns]
+        for c in cols:
+            if c.policy == "error" and frame[c.name].null_count():
+                self._raise_missing(frame, c)
+        self._check_categories(frame, cols)
+        ids = frame[self.id_column].to_numpy() if self.id_column in frame.columns else None
+        if ids is None:
+            ids = np.arange(1, frame.height + 1)
+        outputs = [c.name for c in self._columns() if c.info.role == "output"]
+        has_y = bool(outputs) and all(n in frame.columns for n in outputs)
+        x = np.empty((frame.height, len(self.input_features_)), dtype=np.float64)
+        y = np.empty((frame.height, len(self.output_features_)), dtype=np.float64)
+        where = {n: (x, j) for j, n in enumerate(self.input_features_)}
+        where.update({n: (y, j) for j, n in enumerate(self.output_features_)})
+        for c in cols:
+            for name, expr in self._encode_exprs(c).items():
+                if name in where:
+                    out, j = where[name]
+                    out[:, j] = frame.select(expr.alias(name)).to_series().to_numpy()
+            if consume:
+                frame.drop_in_place(c.name)
+        return ids, x, (y if has_y else None)
+
+    def _encode_exprs(self, c: _Col) -> dict[str, pl.Expr]:
+        """Encoded column name -> expression of the fold-independent part; null stays null."""
+        spec, col = c.info.spec, pl.col(c.name)
+        if spec.classes is not None:
+            return {e.meta.output_name(): e for e in self._forward_exprs(c)}
+        if spec.one_hot is not None:
+            known = self.categories_[c.name] + self.rare_categories_.get(c.name, [])
+            flags = {f"{c.name}_{cat}": col == cat for cat in self.categories_[c.name]}
+            if self.rare_categories_.get(c.name):
+                flags[self._other_name(c.name)] = col.is_in(self.rare_categories_[c.name])
+            if spec.one_hot.unknown == "column":
+                flags[f"{c.name}_unknown"] = ~col.is_in(known)
+            return {
+                n: pl.when(col.is_null()).then(None).otherwise(f.cast(pl.Float64)).alias(n)
+                for n, f in flags.items()
+            }
+        if spec.cyclical is not None:
+            cyc = steps.Cyclic(period=spec.cyclical.period, start=spec.cyclical.start)
+            return {f"{c.name}_sin": cyc.sin(col), f"{c.name}_cos": cyc.cos(col)}
+        return {c.name: col.cast(pl.Float64)}
+
+    def column_steps(self) -> tuple[ColumnSteps, ColumnSteps]:
+        """This fit's per-column steps on top of :meth:`encode`: inputs, outputs.
+
+        Fill values (a one-hot or sin/cos column's is its fill category's encoding), min-max
+        or z-score as ``(x - offset) / scale``, and ``[0, 1]`` for clipped inputs.
+        """
+        self._check_fitted()
+        by_name: dict[str, _Col] = {}
+        for c in self._columns():
+            for name in self._encoded_names(c):
+                by_name[name] = c
+        fills = self.fill_values_ or {}
+        encoded_fills: dict[str, float] = {}
+        for c in self._columns():
+            if c.name in fills and (c.info.spec.one_hot or c.info.spec.cyclical):
+                one = pl.DataFrame({c.name: [fills[c.name]]})
+                exprs = [e.alias(n) for n, e in self._encode_exprs(c).items()]
+                row = one.select(exprs).row(0, named=True)
+                encoded_fills.update({k: float(v) for k, v in row.items()})
+
+        def steps_of(names: list[str], clip: bool) -> ColumnSteps:
+            cs = ColumnSteps.identity(len(names))
+            for j, name in enumerate(names):
+                c = by_name[name]
+                if name in encoded_fills:
+                    cs.fill[j] = encoded_fills[name]
+                elif name in fills and not isinstance(fills[name], str):
+                    cs.fill[j] = fills[name]
+                scaler = self.scalers_.get(name)
+                spec = c.info.spec
+                if scaler is None or spec.one_hot or spec.cyclical or spec.classes is not None:
+                    continue
+                cs.offset[j], cs.scale[j] = scaler.offset, scaler.scale
+                if clip and c.info.spec.clip:
+                    cs.low[j], cs.high[j] = 0.0, 1.0
+            return cs
+
+        return steps_of(self.input_features_, True), steps_of(self.output_features_, False)
+
+    def check_encoded(
+        self, ids: np.ndarray, x: np.ndarray, y: np.ndarray | None, dtype: Any
+    ) -> None:
+        """Raise what :meth:`to_arrays` would raise on any rows of :meth:`encode`'s arrays: a
+        value that is missing or not finite in ``dtype`` once this fit's steps are applied.
+
+        Each column's steps are monotone, so its smallest and largest values (and its fill)
+        decide; the table is read once per column, never transformed whole.
+        """
+        x_steps, y_steps = self.column_steps()
+        for role, arr, steps_, names in (
+            ("input", x, x_steps, self.input_features_),
+            ("output", y, y_steps, self.output_features_),
+        ):
+            if arr is None:
+                continue
+            probe = _extremes(arr)
+            probe = np.vstack([probe, np.full(len(names), np.nan)])
+            has_nan = np.isnan(probe[0])  # fmin/fmax skip NaN: all missing, or a fill below
+            values = steps_.apply(probe.copy())
+            with np.errstate(over="ignore", invalid="ignore"):
+                cast = values.astype(dtype)
+            bad = ~np.isfinite(cast)
+            bad[2] &= np.isfinite(steps_.fill) | has_nan
+            if not bad.any():
+                continue
+            kind, col = (int(v) for v in np.argwhere(bad)[0])
+            column = arr[:, col]
+            target = np.isnan(column) if kind == 2 else column == probe[kind, col]
+            row = int(np.flatnonzero(target)[0])
+            value = None if kind == 2 and not np.isfinite(steps_.fill[col]) else values[kind, col]
+            _raise_bad_value(role, names[col], value, ids[row], dtype)
 
     def inverse_transform_outputs(self, y: Any) -> np.ndarray:
         """Map model outputs back to original units (e.g. log10 + min-max price -> dollars).
@@ -1253,6 +1455,83 @@ class Pipeline:
             else "not fitted"
         )
         return f"Pipeline(spec={self.spec.name!r}, {state})"
+
+
+def _extremes(arr: np.ndarray) -> np.ndarray:
+    """(2, n_cols): each column's smallest and largest value, NaN ignored (one pass each)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.vstack([np.fmin.reduce(arr, axis=0), np.fmax.reduce(arr, axis=0)])
+
+
+def _raise_bad_value(role: str, name: str, value: Any, id_: Any, dtype: Any) -> None:
+    """A missing, infinite or too large (for ``dtype``) model value, naming column and id."""
+    value = value.item() if isinstance(value, np.generic) else value
+    where = f"{role} column `{name}` has"
+    at = f"at id {id_.item() if isinstance(id_, np.generic) else id_!r}"
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        msg = f"{where} a missing value {at}"
+    elif np.isfinite(np.float64(value)):
+        msg = f"{where} {value!r} {at}, too large for {np.dtype(dtype).name}; scale the column"
+    else:
+        msg = f"{where} {value!r} {at}"
+    raise DataError(msg)
+
+
+# Filtered columns one statistics query may hold at once (a few columns of ten million rows).
+_STATS_BYTES = 256 << 20
+
+
+class _FitRows:
+    """The rows a pipeline is fitted on, read from the frame without copying it whole.
+
+    ``frame[rows]`` would copy every column of one fold's training rows (7/8 of the table, per
+    fold). The statistics need one number per column, so they are computed on lazily filtered
+    columns, a few at a time (at most ``_STATS_BYTES`` of filtered values per query); the values
+    and their order are those of ``frame[rows]``, so the results are the same.
+    """
+
+    def __init__(self, frame: pl.DataFrame, rows: np.ndarray | None) -> None:
+        self.frame = frame
+        self.mask: pl.Series | None = None
+        self.height = frame.height
+        if rows is not None:
+            rows = np.asarray(rows)
+            if rows.ndim != 1 or (len(rows) > 1 and not (np.diff(rows) > 0).all()):
+                msg = "`rows` must be sorted, distinct row positions of `frame`"
+                raise ValueError(msg)
+            mask = np.zeros(frame.height, dtype=bool)
+            mask[rows] = True
+            self.mask, self.height = pl.Series("fit_rows", mask), len(rows)
+
+    @property
+    def rows(self) -> pl.LazyFrame:
+        """The fit rows, lazily (a filter on the frame)."""
+        lazy = self.frame.lazy()
+        return lazy if self.mask is None else lazy.filter(pl.lit(self.mask))
+
+    def select(self, lazy: pl.LazyFrame, exprs: list[pl.Expr]) -> list[Any]:
+        """One aggregate per expression over ``lazy`` (fit rows), a few columns at a time.
+
+        The columns are collected and made one chunk before aggregating, as ``frame[rows]``
+        is: sums over several chunks round differently.
+        """
+        per_query = max(1, _STATS_BYTES // max(1, 8 * self.height))
+        out: list[Any] = []
+        for i in range(0, len(exprs), per_query):
+            group = exprs[i : i + per_query]
+            names = list(dict.fromkeys(n for e in group for n in e.meta.root_names()))
+            out += lazy.select(names).collect().rechunk().select(group).row(0)
+        return out
+
+    def count(self, lazy: pl.LazyFrame) -> int:
+        """Rows of ``lazy``."""
+        return int(lazy.select(pl.len()).collect().item())
+
+    @staticmethod
+    def series(lazy: pl.LazyFrame, name: str) -> pl.Series:
+        """One column of ``lazy``."""
+        return lazy.select(name).collect().to_series().rechunk()
 
 
 def one_hot_vocabulary(spec: DatasetSpec, frame: pl.DataFrame) -> dict[str, dict[str, int]]:

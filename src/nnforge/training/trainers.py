@@ -14,6 +14,7 @@ core beats BLAS threads, and replicas beat separate networks (see ``benchmarks/`
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -63,27 +64,37 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class FoldData:
-    """One fold after preprocessing: its fitted pipeline and model-ready arrays."""
+    """One fold: its fitted pipeline and its rows of the shared table (no arrays of its own).
+
+    ``train_rows`` are the rows it trains on after its row filters, ``valid_rows`` its held-out
+    rows, ``monitor_rows`` early stopping's rows (all sorted row numbers of the derived frame).
+    """
 
     fold: int
     pipeline: Pipeline
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_valid: np.ndarray
-    y_valid: np.ndarray
-    valid_ids: np.ndarray
-    y_valid_true: np.ndarray
+    train_rows: np.ndarray
+    valid_rows: np.ndarray
     n_dropped: int
-    x_monitor: np.ndarray | None = None
-    y_monitor: np.ndarray | None = None
+    monitor_rows: np.ndarray | None = None
+    valid_ids: np.ndarray | None = None
+    y_valid_true: np.ndarray | None = None
     missing_classes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Table:
+    """The model-input matrix every fold shares (Pipeline.encode of the derived frame)."""
+
+    ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
 
 
 @dataclass(frozen=True)
 class _Context:
     """What ``_evaluate`` needs besides the folds and the group outcomes."""
 
-    source: pl.DataFrame  # the rows as read (predictions are joined to them)
+    source: pl.DataFrame | str | Path  # the data as given (predictions are joined to its rows)
     n_rows: int  # rows after derive
     n_inputs: int
     net_seeds: list[int]
@@ -164,11 +175,13 @@ class Trainer:
         vocabulary: dict[str, dict[str, int]] | None = None,
         classes: np.ndarray | None = None,
     ) -> FoldData:
-        model, dtype = self.model, self.model.dtype
+        """Fit fold ``fold``'s pipeline on its training rows (without copying them) and list
+        the rows it trains on after its row filters."""
+        model = self.model
         is_valid = np.zeros(frame.height, dtype=bool)
         is_valid[valid_rows] = True
         train_rows = np.flatnonzero(~is_valid)
-        monitor_rows = np.empty(0, dtype=np.int64)
+        monitor_rows = None
         if model.early_stopping is not None:
             fraction = model.early_stopping.validation_fraction
             if classes is not None:  # keep the class mix in the monitored rows too
@@ -179,72 +192,74 @@ class Trainer:
                 n_monitor = max(1, round(len(train_rows) * fraction))
                 monitor_rows = np.sort(shuffled[:n_monitor])
                 train_rows = np.sort(shuffled[n_monitor:])
-        train_frame = frame[train_rows]
-        pipeline = Pipeline(model.dataset).fit(train_frame, vocabulary=vocabulary)
-        train = pipeline.transform(train_frame, training=True)
-        _, x_train, y_train = pipeline.to_arrays(train, dtype=dtype)
-        valid_ids, x_valid, y_valid = pipeline.to_arrays(
-            pipeline.transform(frame[np.sort(valid_rows)]), dtype=dtype
-        )
-        x_monitor = y_monitor = None
-        if len(monitor_rows):
-            _, x_monitor, y_monitor = pipeline.to_arrays(
-                pipeline.transform(frame[monitor_rows]), dtype=dtype
-            )
-        check_targets(model, pipeline, y_train)
+        pipeline = Pipeline(model.dataset).fit(frame, vocabulary=vocabulary, rows=train_rows)
+        kept = train_rows[pipeline.training_mask(frame)[train_rows]]
         labels = pipeline.class_labels_ or []
         present = set() if classes is None else set(classes[train_rows].tolist())
         return FoldData(
             fold=fold,
             pipeline=pipeline,
-            x_train=x_train,
-            y_train=y_train,
-            x_valid=x_valid,
-            y_valid=y_valid,
-            valid_ids=valid_ids,
-            y_valid_true=pipeline.inverse_transform_outputs(y_valid.astype(np.float64)),
-            n_dropped=train_frame.height - train.height,
-            x_monitor=x_monitor,
-            y_monitor=y_monitor,
+            train_rows=kept,
+            valid_rows=np.sort(valid_rows),
+            n_dropped=len(train_rows) - len(kept),
+            monitor_rows=monitor_rows,
             missing_classes=[v for i, v in enumerate(labels) if i not in present],
         )
 
+    def _table(self, frame: pl.DataFrame, folds: Sequence[FoldData]) -> _Table:
+        """The shared model-input matrix; each fold's held-out ids and targets in original
+        units (through the model dtype, as the fold's own arrays would give them). The model
+        columns of ``frame`` are consumed: the table replaces them."""
+        ids, x, y = folds[0].pipeline.encode(frame, consume=True)
+        dtype = np.dtype(self.model.dtype)
+        for f in folds:
+            f.pipeline.check_encoded(ids, x, y, dtype)
+            _, y_steps = f.pipeline.column_steps()
+            check_targets(self.model, f.pipeline, y_steps.apply(y[f.train_rows]).astype(dtype))
+            y_valid = y_steps.apply(y[f.valid_rows]).astype(dtype)
+            f.valid_ids = ids[f.valid_rows]
+            f.y_valid_true = f.pipeline.inverse_transform_outputs(y_valid.astype(np.float64))
+        return _Table(ids, x, y)
+
     def _group_data(
-        self, folds: Sequence[FoldData], net_seeds, shuffle_seeds, rows_per_epoch: int
+        self,
+        table: _Table,
+        folds: Sequence[FoldData],
+        net_seeds,
+        shuffle_seeds,
+        rows_per_epoch: int,
+        copies: bool,
     ) -> ReplicaData:
-        x_train, n_train = _pad([f.x_train for f in folds])
-        y_train, _ = _pad([f.y_train for f in folds])
-        x_valid, n_valid = _pad([f.x_valid for f in folds])
-        y_valid, _ = _pad([f.y_valid for f in folds])
-        y_true, _ = _pad([f.y_valid_true for f in folds])
-        x_monitor = y_monitor = n_monitor = y_monitor_true = None
-        if folds[0].x_monitor is not None:
-            x_monitor, n_monitor = _pad([f.x_monitor for f in folds])
-            y_monitor, _ = _pad([f.y_monitor for f in folds])
-            if self.model.monitor_metric not in ("loss", "log_loss"):
-                y_monitor_true, _ = _pad(
-                    [f.pipeline.inverse_transform_outputs(f.y_monitor) for f in folds]
-                )
-        return ReplicaData(
+        """One group's data: the shared table with each fold's steps, or (``copies``, small
+        tables) each fold's rows already transformed, in the model dtype."""
+        steps = [f.pipeline.column_steps() for f in folds]
+        monitor = None if folds[0].monitor_rows is None else [f.monitor_rows for f in folds]
+        monitor_true = None
+        if monitor is not None and self.model.monitor_metric not in ("loss", "log_loss"):
+            dtype = np.dtype(self.model.dtype)
+            monitor_true = [
+                f.pipeline.inverse_transform_outputs(s[1].apply(table.y[rows]).astype(dtype))
+                for f, s, rows in zip(folds, steps, monitor, strict=True)
+            ]
+        data = ReplicaData(
             folds=[f.fold for f in folds],
             net_seeds=[net_seeds[f.fold] for f in folds],
             shuffle_seeds=[shuffle_seeds[f.fold] for f in folds],
-            x_train=x_train,
-            y_train=y_train,
-            n_train=n_train,
-            x_valid=x_valid,
-            y_valid=y_valid,
-            y_valid_true=y_true,
-            n_valid=n_valid,
+            x=table.x,
+            y=table.y,
+            train_rows=[f.train_rows for f in folds],
+            valid_rows=[f.valid_rows for f in folds],
+            y_valid_true=[f.y_valid_true for f in folds],
             pipelines=[f.pipeline.to_json() for f in folds],
-            x_monitor=x_monitor,
-            y_monitor=y_monitor,
-            n_monitor=n_monitor,
+            x_steps=[s[0] for s in steps],
+            y_steps=[s[1] for s in steps],
+            monitor_rows=monitor,
             n_dropped=[f.n_dropped for f in folds],
             rows_per_epoch=rows_per_epoch,
             task=self.model.task,
-            y_monitor_true=y_monitor_true,
+            monitor_true=monitor_true,
         )
+        return _transformed_copies(data, self.model.dtype) if copies else data
 
     # -- running -----------------------------------------------------------------------------
 
@@ -263,12 +278,8 @@ class Trainer:
 
     def _fit(self, data: pl.DataFrame | str | Path, out_dir: Path | None) -> Run:
         start = time.perf_counter()
-        source = (
-            data
-            if isinstance(data, pl.DataFrame)
-            else read_table(data, **self.model.dataset.read_options())
-        )
-        # From a path, derive() reuses its on-disk cache (key: spec + file content).
+        # From a path, derive() reuses its on-disk cache (key: spec + file content). The file
+        # itself is read again only to join the predictions, once training is over.
         frame = derive(self.model.dataset, data, cache=self.cache)
         # One-hot columns from the whole file's category names: the same in every fold.
         vocabulary = one_hot_vocabulary(self.model.dataset, frame)
@@ -282,9 +293,10 @@ class Trainer:
             self.model = self.model.with_dataset(dataset)
         model = self.model
         classes = _class_codes(model, frame)
+        n_rows = frame.height
         seeds = np.random.SeedSequence(model.seed).spawn(4)
         split_rng = np.random.default_rng(seeds[0])
-        valid_sets = split_rows(model.trainer, frame.height, split_rng, classes)
+        valid_sets = split_rows(model.trainer, n_rows, split_rng, classes)
         k = len(valid_sets)
         net_seeds, shuffle_seeds = _seed_ints(seeds[1], k), _seed_ints(seeds[2], k)
         fold_rngs = [np.random.default_rng(s) for s in seeds[3].spawn(k)]
@@ -295,22 +307,22 @@ class Trainer:
         notes = _missing_class_notes(folds)
         for note in notes:
             logger.warning("%s", note)
-        names = [tuple(f.pipeline.input_features_) for f in folds]
-        if len(set(names)) != 1:
-            msg = (
-                "folds ended up with different input features (a one-hot category missing from "
-                "some fold's training rows?). Received: "
-                + "; ".join(f"fold {i}: {n}" for i, n in enumerate(names))
-            )
-            raise SpecError(msg)
-        n_inputs = folds[0].x_train.shape[1]
+        _check_same_columns(folds)
+        table = self._table(frame, folds)
+        del frame  # the folds share `table`; the derived frame is no longer needed
+        n_inputs = table.x.shape[1]
         workers = self._workers(k)
         groups = [list(g) for g in np.array_split(np.arange(k), workers)]
-        rows_per_epoch = max(len(f.x_train) for f in folds)
+        rows_per_epoch = max(len(f.train_rows) for f in folds)
+        itemsize = np.dtype(model.dtype).itemsize
+        copies = k * table.x.shape[0] * (n_inputs + table.y.shape[1]) * itemsize <= _COPY_BYTES
         group_data = [
-            self._group_data([folds[i] for i in g], net_seeds, shuffle_seeds, rows_per_epoch)
+            self._group_data(
+                table, [folds[i] for i in g], net_seeds, shuffle_seeds, rows_per_epoch, copies
+            )
             for g in groups
         ]
+        del table
 
         callbacks = list(self.callbacks)
         if self.progress:
@@ -322,7 +334,7 @@ class Trainer:
             cb = CallbackList(callbacks)
             target = model.dataset.out_features_names()[0]
             unit = units_of(model.dataset).get(target)
-            info = TrainInfo(k, model.epochs, frame.height, n_inputs, workers, target, unit)
+            info = TrainInfo(k, model.epochs, n_rows, n_inputs, workers, target, unit)
             cb.on_train_begin(info)
             history: list[EpochMetrics] = []
 
@@ -331,7 +343,8 @@ class Trainer:
                 cb.on_epoch_end(m)
 
             outcomes = self._run_groups(group_data, report, cb)
-            context = _Context(source, frame.height, n_inputs, net_seeds, history)
+            del group_data  # the shared table goes: the predictions are joined next
+            context = _Context(data, n_rows, n_inputs, net_seeds, history)
             result = self._evaluate(folds, outcomes, context)
             evaluation = result.evaluation
             evaluation.summary["wall_seconds"] = round(time.perf_counter() - start, 3)
@@ -367,7 +380,7 @@ class Trainer:
             for res in outcome.results:
                 cb.on_fold_end(res)
             return [outcome]
-        return _run_in_workers(self.model, groups, report, cb)
+        return _run_in_workers(self.model, groups, report, cb)  # empties `groups`
 
     def _evaluate(
         self, folds: Sequence[FoldData], outcomes: Sequence[GroupOutcome], context: _Context
@@ -394,7 +407,10 @@ class Trainer:
             if res.stopped != "diverged":
                 y_true.append(f.y_valid_true)
                 y_pred.append(pred)
-        predictions = _join_predictions(context.source, pl.concat(pred_frames), id_col)
+        source = context.source
+        if not isinstance(source, pl.DataFrame):
+            source = read_table(source, **model.dataset.read_options())
+        predictions = _join_predictions(source, pl.concat(pred_frames), id_col)
         history = sorted(context.history, key=lambda m: (m.fold, m.epoch))
         fold_networks = [networks[f.fold] for f in folds]
         pipelines = [f.pipeline for f in folds]
@@ -432,6 +448,53 @@ class Trainer:
         }
         evaluation = Evaluation(folds=results, history=history, summary=summary)
         return Run(None, model, pipelines, fold_networks, evaluation, predictions)
+
+
+# Below this size (all folds' rows in the model dtype, e.g. King County's 8 folds: 24 MB), every
+# fold gets its rows transformed once: a batch is then a bare np.take, and an epoch runs ~15 %
+# faster than with the steps applied at gather time (benchmarks/scale_bench.py). Above it, the
+# folds share the table, and memory no longer grows with k.
+_COPY_BYTES = 128 << 20
+
+
+def _transformed_copies(data: ReplicaData, dtype) -> ReplicaData:
+    """``data`` with each fold's rows transformed once into one model-dtype table (bit for bit
+    the values the gather-time steps give) and the row lists renumbered into it."""
+    xs, ys, start = [], [], 0
+    renumbered: dict[str, list[np.ndarray]] = {"train": [], "valid": [], "monitor": []}
+    steps = zip(data.x_steps or (), data.y_steps or (), strict=True)
+    for r, (x_steps, y_steps) in enumerate(steps):
+        lists = {"train": data.train_rows[r], "valid": data.valid_rows[r]}
+        if data.monitor_rows is not None:
+            lists["monitor"] = data.monitor_rows[r]
+        for name, rows in lists.items():
+            xs.append(x_steps.apply(data.x[rows]).astype(dtype))
+            ys.append(y_steps.apply(data.y[rows]).astype(dtype))
+            renumbered[name].append(start + np.arange(len(rows)))
+            start += len(rows)
+    return dataclasses.replace(
+        data,
+        x=np.concatenate(xs),
+        y=np.concatenate(ys),
+        train_rows=renumbered["train"],
+        valid_rows=renumbered["valid"],
+        monitor_rows=renumbered["monitor"] if data.monitor_rows is not None else None,
+        x_steps=None,
+        y_steps=None,
+    )
+
+
+def _check_same_columns(folds: Sequence[FoldData]) -> None:
+    """Every fold must encode the same model columns: they share one table."""
+    names = [tuple(f.pipeline.input_features_) for f in folds]
+    cats = [(f.pipeline.categories_, f.pipeline.rare_categories_) for f in folds]
+    if len(set(names)) != 1 or any(c != cats[0] for c in cats):
+        msg = (
+            "folds ended up with different input features (a one-hot category missing from "
+            "some fold's training rows?). Received: "
+            + "; ".join(f"fold {i}: {n}" for i, n in enumerate(names))
+        )
+        raise SpecError(msg)
 
 
 def _note_missing_targets(model: Model, ids: list) -> None:
@@ -588,10 +651,11 @@ def train(
 # -- interruption and worker processes ---------------------------------------------------------
 
 
-def _worker_main(model_json: str, data: ReplicaData, messages, stop, parent: int) -> None:
+def _worker_main(model_json: str, handed: list[ReplicaData], messages, stop, parent: int) -> None:
     """Train one group in a child process, streaming metrics to the parent."""
     die_with_parent(parent)  # never outlive the parent; it alone decides when to stop
     try:
+        data = handed.pop()
         model = Model.from_json(model_json)
         with threadpool_limits(1):
             outcome = train_replicas(
@@ -618,6 +682,8 @@ def _picklable(exc: BaseException) -> BaseException:
 def _run_in_workers(
     model: Model, groups: list[ReplicaData], report, cb: Callback
 ) -> list[GroupOutcome]:
+    """Train each group in its own worker process. ``groups`` is emptied as the workers start,
+    so that the caller holds no reference to the shared table while they train."""
     # fork: children inherit the arrays (nothing to pickle) and never re-import the user's
     # __main__, so scripts without an `if __name__ == "__main__"` guard work. Workers use only
     # NumPy (no Polars threads), which keeps fork safe. Elsewhere spawn is the only safe choice.
@@ -628,12 +694,14 @@ def _run_in_workers(
     procs: list[Any] = []
     outcomes: list[GroupOutcome] = []
     finished = False
+    n_groups = len(groups)
     try:
         with graceful_stop(stop):
-            for group in groups:  # plain data (pipelines as JSON): nothing to rebuild
+            while groups:  # plain data (pipelines as JSON): nothing to rebuild
+                handed = [groups.pop(0)]
                 proc = ctx.Process(
                     target=_worker_main,
-                    args=(model.to_json(), group, messages, stop, os.getpid()),
+                    args=(model.to_json(), handed, messages, stop, os.getpid()),
                     daemon=True,
                 )
                 with warnings.catch_warnings():
@@ -641,8 +709,12 @@ def _run_in_workers(
                     # its threads make a child that uses JAX deadlock-prone; these use NumPy only.
                     warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
                     proc.start()
+                # The parent keeps no reference: with fork the worker's copy of the shared table
+                # is the parent's memory until now, and the parent's pages are released here
+                # (with spawn the group was pickled at start()).
+                handed.clear()
                 procs.append(proc)
-            while len(outcomes) < len(groups):
+            while len(outcomes) < n_groups:
                 _receive(messages, procs, outcomes, report, cb, stop)
         finished = True
     finally:
