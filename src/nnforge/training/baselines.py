@@ -6,7 +6,7 @@ network saw, so the report can say how much the network adds. NumPy only (least 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -26,8 +26,16 @@ def _linear_fit_predict(x_train: np.ndarray, y_train: np.ndarray, x: np.ndarray)
     return np.hstack([x.astype(np.float64), np.ones((len(x), 1))]) @ coef
 
 
-def baseline_scores(folds: Sequence[FoldData]) -> dict[str, dict[str, float | None]]:
+FoldArrays = Callable[["FoldData"], tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def baseline_scores(
+    folds: Sequence[FoldData], arrays: FoldArrays
+) -> dict[str, dict[str, float | None]]:
     """Out-of-fold R² and MAE (original units) of two baselines trained in the same folds.
+
+    ``arrays(fold)`` gives the fold's preprocessed ``(x_train, y_train, x_valid)`` in the model
+    dtype (the trainer builds them from the shared table, one fold at a time).
 
     ``mean``: every held-out row gets the mean target of its fold's training rows.
     ``linear``: least squares on the fold's preprocessed inputs and target, predictions
@@ -36,10 +44,11 @@ def baseline_scores(folds: Sequence[FoldData]) -> dict[str, dict[str, float | No
     """
     truth, mean_pred, linear_pred = [], [], []
     for f in folds:
-        y_train = f.pipeline.inverse_transform_outputs(f.y_train.astype(np.float64))
+        x_train, y_model, x_valid = arrays(f)
+        y_train = f.pipeline.inverse_transform_outputs(y_model.astype(np.float64))
         truth.append(f.y_valid_true)
         mean_pred.append(np.broadcast_to(y_train.mean(axis=0), f.y_valid_true.shape))
-        linear = _linear_fit_predict(f.x_train, f.y_train, f.x_valid)
+        linear = _linear_fit_predict(x_train, y_model, x_valid)
         linear_pred.append(f.pipeline.invert_predictions(linear))
     y = np.concatenate(truth)
     out = {}

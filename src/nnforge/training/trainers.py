@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import multiprocessing as mp
 import os
@@ -99,6 +100,7 @@ class _Context:
     n_inputs: int
     net_seeds: list[int]
     history: list[EpochMetrics]
+    baselines: dict[str, Any] | None = None  # regression: computed while the table exists
 
 
 def split_rows(
@@ -310,6 +312,9 @@ class Trainer:
         _check_same_columns(folds)
         table = self._table(frame, folds)
         del frame  # the folds share `table`; the derived frame is no longer needed
+        baselines = None
+        if model.task != "classification":
+            baselines = baseline_scores(folds, functools.partial(_fold_arrays, table, model.dtype))
         n_inputs = table.x.shape[1]
         workers = self._workers(k)
         groups = [list(g) for g in np.array_split(np.arange(k), workers)]
@@ -344,7 +349,7 @@ class Trainer:
 
             outcomes = self._run_groups(group_data, report, cb)
             del group_data  # the shared table goes: the predictions are joined next
-            context = _Context(data, n_rows, n_inputs, net_seeds, history)
+            context = _Context(data, n_rows, n_inputs, net_seeds, history, baselines)
             result = self._evaluate(folds, outcomes, context)
             evaluation = result.evaluation
             evaluation.summary["wall_seconds"] = round(time.perf_counter() - start, 3)
@@ -444,10 +449,20 @@ class Trainer:
             "best_fold_r2": float(np.max(fold_r2)) if scored else None,
             "diverged_folds": [r.fold for r in results if r.stopped == "diverged"],
             "interrupted": any(r.stopped == "interrupted" for r in results),
-            "baselines": baseline_scores(folds),
+            "baselines": context.baselines,
         }
         evaluation = Evaluation(folds=results, history=history, summary=summary)
         return Run(None, model, pipelines, fold_networks, evaluation, predictions)
+
+
+def _fold_arrays(table: _Table, dtype, f: FoldData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fold ``f``'s preprocessed training inputs and targets and held-out inputs (copies)."""
+    x_steps, y_steps = f.pipeline.column_steps()
+    return (
+        x_steps.apply(table.x[f.train_rows]).astype(dtype),
+        y_steps.apply(table.y[f.train_rows]).astype(dtype),
+        x_steps.apply(table.x[f.valid_rows]).astype(dtype),
+    )
 
 
 # Below this size (all folds' rows in the model dtype, e.g. King County's 8 folds: 24 MB), every
