@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import polars as pl
@@ -253,7 +252,6 @@ def test_king_county_end_to_end(kc_path, tmp_path):
 
     spec_file = Path(__file__).resolve().parents[2] / "examples" / "king_county" / "dataset.json"
     spec = DatasetSpec.from_json_file(spec_file)
-    start = time.perf_counter()
     frame = derive(spec, kc_path, cache=False)
     rng = np.random.default_rng(0)
     is_train = rng.random(frame.height) < 7 / 8
@@ -263,8 +261,6 @@ def test_king_county_end_to_end(kc_path, tmp_path):
     v = pipe.transform(valid)
     _, x, _y = pipe.to_arrays(t, dtype="float32")
     _, _xv, yv = pipe.to_arrays(v, dtype="float32")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0  # well under a second on a laptop; generous for shared CI cores
     assert frame.shape == (21613, 37)
     assert x.shape[1] == 34
     assert len(pipe.input_features_) == 34
