@@ -64,6 +64,18 @@ def test_demo_prints_the_spec(capsys):
     assert printed == json.loads(example_spec("king-county").read_text())
 
 
+def test_demo_as_make_demo_runs_it(tmp_path, capsys):
+    """`make demo` runs the demo with progress display (not --quiet): every step's options."""
+    out = tmp_path / "kc"
+    args = ["demo", "king-county", "--epochs", "2", "--folds", "2", "--workers", "1"]
+    assert main([*args, "--shuffles", "1", "--out", str(out)]) == 0
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    assert evaluation["summary"]["k"] == 2
+    assert evaluation["summary"]["epochs"] == 2
+    assert (out / "importance.csv").is_file()
+    assert (out / "report.html").is_file()
+
+
 @pytest.mark.slow
 def test_wheel_runs_the_demo_in_a_fresh_venv_outside_the_repository(tmp_path):
     """Build the wheel, install it (no deps, offline) into a new venv, run `nnforge demo`."""

@@ -69,15 +69,33 @@ def run(args: argparse.Namespace) -> int:
         print(spec.read_text(encoding="utf-8"), end="")
         return 0
     out = args.out or f"runs/{args.example}-{timestamp()}"
+    train_argv = ["train", str(spec), "--out", out]
+    for flag, value in (
+        ("--epochs", args.epochs),
+        ("--folds", args.folds),
+        ("--workers", args.workers),
+    ):
+        if value is not None:
+            train_argv += [flag, str(value)]
+    if args.quiet:
+        train_argv.append("--quiet")
     steps = (
-        (train.run, {"spec": str(spec), "data": None, "out": out, "epochs": args.epochs,
-                     "folds": args.folds, "seed": None, "workers": args.workers,
-                     "backend": None, "quiet": args.quiet}),
-        (importance.run, {"run_dir": out, "shuffles": args.shuffles, "seed": 0}),
-        (report.run, {"run_dir": out, "out": None}),
+        train_argv,
+        ["importance", out, "--shuffles", str(args.shuffles), "--seed", "0"],
+        ["report", out],
     )  # fmt: skip
-    for step, options in steps:
-        code = step(argparse.Namespace(**options))
+    for argv in steps:
+        options = _subcommands().parse_args(argv)
+        code = options.func(options)
         if code:
             return code
     return 0
+
+
+def _subcommands() -> argparse.ArgumentParser:
+    """The three steps' own parsers, so the demo gets their defaults and never drifts from them."""
+    parser = argparse.ArgumentParser(prog="nnforge")
+    subparsers = parser.add_subparsers(required=True)
+    for module in (train, importance, report):
+        module.register(subparsers)
+    return parser
