@@ -17,10 +17,7 @@ standardised inputs fitted on each fold's training rows. Run with ``make bench-c
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _machine  # benchmarks/_machine.py, beside this script
 import numpy as np
 import polars as pl
 
@@ -149,29 +147,12 @@ def run_sklearn(path: Path, target: str, folds: np.ndarray) -> dict[str, float]:
     return out
 
 
-def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count()}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(ImportError):
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [
-            f"{p.get('internal_api')} {p.get('version')} {p.get('architecture')}"
-            for p in threadpool_info()
-        ]
-    return info
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--only", nargs="*", help="table names (default: all)")
     args = parser.parse_args(argv)
-    info = machine()
+    info = _machine.machine()
     print(f"machine: {info}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,7 +28,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import _machine  # benchmarks/_machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -218,20 +219,8 @@ def _kill_tree(pid: int) -> None:
 
 
 def machine() -> dict[str, Any]:
-    info: dict[str, Any] = {"python": platform.python_version(), "cpus": os.cpu_count()}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(ImportError):
-        import numpy  # noqa: F401  (loads the BLAS that threadpool_info reports)
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [
-            f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
-            for i in threadpool_info()
-        ]
+    """The shared hardware header plus the load average before the runs."""
+    info = _machine.machine()
     info["load_before"] = os.getloadavg()[0]
     return info
 
