@@ -15,7 +15,9 @@ not hurt (importance <= 0) get 0 %.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +37,7 @@ from nnforge.metrics import (
 )
 from nnforge.nn import Network
 from nnforge.training.loop import Inverter
+from nnforge.training.processes import available_cores
 from nnforge.training.run import Run
 
 __all__ = [
@@ -55,6 +58,7 @@ def permutation_importance_arrays(
     n_shuffles: int = 10,
     seed: int = 0,
     metric: str = "r2",
+    n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Score drop for each column set, per replica (fold): returns ``(mean, std)`` over folds.
 
@@ -74,42 +78,85 @@ def permutation_importance_arrays(
         What is measured (a name of :data:`nnforge.metrics.GREATER_IS_BETTER`); the importance
         is the loss of quality, so a metric where lower is better (log loss, MAE) counts its
         increase.
+    n_jobs : int, optional
+        Threads, each scoring a contiguous share of the replicas (default: the available
+        cores, at most ``R``). NumPy releases the GIL in the matrix products, so the shares run
+        in parallel; the permutations are drawn in one order beforehand, so the result does not
+        depend on ``n_jobs``.
     """
     n_shuffles = int(check_scalar(n_shuffles, "n_shuffles", min_val=1))
     R = network.replicas
-    sizes = np.array([len(x) for x in xs])
-    v_max = int(sizes.max())
-    x = np.zeros((R, v_max, xs[0].shape[1]), dtype=network.dtype)
-    for r, xr in enumerate(xs):
-        x[r, : sizes[r]] = xr
-    base = network.predict(x)
-    score = _scorer(metric)
-    base_r2 = np.array([score(ys_true[r], inverters[r](base[r, : sizes[r]])) for r in range(R)])
+    jobs = available_cores() if n_jobs is None else check_scalar(n_jobs, "n_jobs", min_val=1)
+    bounds = np.linspace(0, R, min(int(jobs), R) + 1).round().astype(int)
+    spans = list(itertools.pairwise(bounds))
+    shares = [
+        _Share(
+            network if len(bounds) == 2 else network.select(range(a, b)),
+            xs[a:b],
+            ys_true[a:b],
+            inverters[a:b],
+            metric,
+            width=max(len(x) for x in xs),
+        )
+        for a, b in spans
+    ]
     rng = np.random.default_rng(seed)
     drops = np.empty((len(columns), R))
-    tiled = np.repeat(x[:, None], n_shuffles, axis=1)  # (R, S, V, F)
-    for g, cols in enumerate(columns):
-        cols = list(cols)
-        work = tiled.copy()
-        for r in range(R):
-            n = sizes[r]
-            perms = rng.permuted(np.tile(np.arange(n), (n_shuffles, 1)), axis=1)  # (S, n)
-            work[r, :, :n][:, :, cols] = x[r, perms][:, :, cols]
-        pred = network.predict(work.reshape(R, n_shuffles * v_max, -1))
-        pred = pred.reshape(R, n_shuffles, v_max, -1)
-        for r in range(R):
-            n = sizes[r]
-            orig = inverters[r](pred[r, :, :n].reshape(n_shuffles * n, -1))
-            if metric == "r2":  # all shuffles in one call
-                scores = r2_score(
-                    np.broadcast_to(ys_true[r], (n_shuffles, *ys_true[r].shape)),
-                    orig.reshape(n_shuffles, n, -1),
-                )
-            else:
-                shuffled = orig.reshape(n_shuffles, n, -1)
-                scores = np.array([score(ys_true[r], shuffled[s]) for s in range(n_shuffles)])
-            drops[g, r] = base_r2[r] - float(np.mean(scores))
+    with ThreadPoolExecutor(len(shares)) as pool:
+        base = np.concatenate(list(pool.map(_Share.base_scores, shares)))
+        for g, cols in enumerate(columns):
+            # Drawn here, replica after replica, so that they do not depend on the threads.
+            perms = [rng.permuted(np.tile(np.arange(len(x)), (n_shuffles, 1)), axis=1) for x in xs]
+            tasks = [(sh, list(cols), perms[a:b]) for sh, (a, b) in zip(shares, spans, strict=True)]
+            drops[g] = base - np.concatenate(list(pool.map(_shuffled_scores, tasks)))
     return drops.mean(axis=1), drops.std(axis=1)
+
+
+def _shuffled_scores(task: tuple[_Share, list[int], list[np.ndarray]]) -> np.ndarray:
+    share, cols, perms = task
+    return share.shuffled_scores(cols, perms)
+
+
+class _Share:
+    """Some replicas of an importance computation: their network, rows, targets and inverters."""
+
+    def __init__(self, network: Network, xs, ys_true, inverters, metric: str, width: int) -> None:
+        self.network, self.ys_true, self.inverters = network, ys_true, inverters
+        self.metric, self.score = metric, _scorer(metric)
+        self.sizes = [len(x) for x in xs]
+        # Padded to the longest of all replicas, not of this share: every row then goes through
+        # the network in the same chunk whatever the number of threads (identical rounding).
+        self.x = np.zeros((len(xs), width, xs[0].shape[1]), network.dtype)
+        for r, xr in enumerate(xs):
+            self.x[r, : self.sizes[r]] = xr
+
+    def base_scores(self) -> np.ndarray:
+        """Each replica's score on its own rows, nothing shuffled."""
+        pred = self.network.predict(self.x)
+        return np.array(
+            [
+                self.score(self.ys_true[r], self.inverters[r](pred[r, :n]))
+                for r, n in enumerate(self.sizes)
+            ]
+        )
+
+    def shuffled_scores(self, cols: list[int], perms: list[np.ndarray]) -> np.ndarray:
+        """Each replica's mean score over the row orders ``perms[r]`` (S, n_r) of ``cols``."""
+        R, S, v_max = len(self.sizes), perms[0].shape[0], self.x.shape[1]
+        work = np.repeat(self.x[:, None], S, axis=1)  # (R, S, V, F)
+        for r, n in enumerate(self.sizes):
+            work[r, :, :n][:, :, cols] = self.x[r, perms[r]][:, :, cols]
+        pred = self.network.predict(work.reshape(R, S * v_max, -1)).reshape(R, S, v_max, -1)
+        return np.array([self._mean_score(r, pred[r, :, :n]) for r, n in enumerate(self.sizes)])
+
+    def _mean_score(self, r: int, pred: np.ndarray) -> float:
+        """Replica ``r``'s score averaged over the shuffles of ``pred`` (S, n, n_outputs)."""
+        S, n = pred.shape[:2]
+        orig = self.inverters[r](pred.reshape(S * n, -1)).reshape(S, n, -1)
+        if self.metric == "r2":  # all shuffles in one call
+            y = np.broadcast_to(self.ys_true[r], (S, *self.ys_true[r].shape))
+            return float(np.mean(r2_score(y, orig)))
+        return float(np.mean([self.score(self.ys_true[r], orig[s]) for s in range(S)]))
 
 
 _METRICS = {

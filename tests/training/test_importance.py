@@ -40,6 +40,25 @@ def test_exact_model_importance_follows_the_weights():
     assert std.shape == (3,)
 
 
+@pytest.mark.parametrize("metric", ["r2", "mae"])
+def test_threads_split_the_replicas_without_changing_a_bit(metric):
+    """Each thread scores a share of the folds; the draws and the rounding do not depend on it."""
+    rng = np.random.default_rng(2)
+    xs = [rng.normal(size=(n, 34)).astype(np.float32) for n in (300, 280, 310, 295, 290)]
+    net = Network(34, [Dense(35, "relu"), Dense(35, "relu"), Dense(1)], replicas=5, seed=3)
+    ys = [x[:, :1] ** 2 + x[:, 1:2] for x in xs]
+    shares = [
+        permutation_importance_arrays(
+            net, xs, ys, [np.exp] * 5, [[0], [1, 2], [3]], n_shuffles=3, n_jobs=jobs, metric=metric
+        )
+        for jobs in (1, 2, 3, 5, 8)
+    ]
+    for mean, std in shares[1:]:
+        np.testing.assert_array_equal(mean, shares[0][0])
+        np.testing.assert_array_equal(std, shares[0][1])
+    assert np.all(shares[0][0][:2] != 0)  # the informative columns were really shuffled
+
+
 def test_group_shuffles_columns_together_and_relative_sums_to_100():
     rng = np.random.default_rng(1)
     xs = [rng.normal(size=(400, 3))]

@@ -27,6 +27,7 @@ from typing import Any
 
 __all__ = [
     "STOP_SIGNALS",
+    "available_cores",
     "die_with_parent",
     "graceful_stop",
     "interrupt_on_termination",
@@ -39,6 +40,15 @@ STOP_SIGNALS = tuple(
 )
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _WATCH_SECONDS = 0.5
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. under ``taskset`` or a
+    container's cpuset), at least 1; ``os.cpu_count()`` where affinity is unknown."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def _set_parent_death_signal(signum: int) -> bool:
