@@ -197,12 +197,34 @@ def test_dropout_masks_come_from_the_replica_seed():
     assert not np.allclose(a.net.params, c.net.params)
 
 
-def test_a_network_that_already_stepped_is_refused():
-    x, y = _problem("mse", 1)
-    net = Network(N_IN, [Dense(1)], replicas=R, seed=0)
-    net.train_step(x[:, :8].astype("float32"), y[:, :8].astype("float32"))
-    with pytest.raises(ValueError, match="has not stepped yet"):
-        backends.get("jax")(net)
+@pytest.mark.parametrize(("first", "then"), [("numpy", "jax"), ("jax", "numpy"), ("jax", "jax")])
+@pytest.mark.parametrize("optimizer", ["adam_l2_inverse_time", "nesterov_l2"])
+def test_training_continues_across_backends_with_the_optimizer_state(first, then, optimizer):
+    """2 epochs with one backend, then 2 with another == 4 with NumPy (warm_start, partial_fit)."""
+    x, y = _problem("mse", 2)
+
+    def make():
+        layers = [Dense(5, activation="tanh"), Dense(2)]
+        return Network(
+            N_IN, layers, optimizer=OPTIMIZERS[optimizer], replicas=R, dtype="float64", seed=1
+        )
+
+    orders = np.random.default_rng(7)
+    order = [np.stack([orders.permutation(ROWS) for _ in range(R)]) for _ in range(4)]
+    ref = backends.get("numpy")(make()).bind(x, y, 32)
+    for o in order:
+        ref.run_epoch(o)
+    net = make()
+    for name, epochs in ((first, order[:2]), (then, order[2:])):
+        runner = backends.get(name)(net).bind(x, y, 32)
+        for o in epochs:
+            runner.run_epoch(o)
+    scale = np.abs(ref.net.params).max()
+    np.testing.assert_allclose(net.params, ref.net.params, rtol=1e-9, atol=1e-12 * scale)
+    for got, want in zip(net.optimizers, ref.net.optimizers, strict=True):
+        assert got.iterations == want.iterations
+        for a, b in zip(got.slots, want.slots, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12 * np.abs(b).max())
 
 
 def test_unknown_backend_lists_the_valid_names():

@@ -404,6 +404,15 @@ class Network:
             new_g.optimizer.set_state(old.iterations, slots)
         return new
 
+    def slot_views(self, i: int) -> list[np.ndarray]:
+        """Layer ``i``'s optimizer slots as (R, n_in + 1, units) views laid out like its
+        ``weights`` (kernel rows, then the bias row); created as zeros if its optimizer has not
+        stepped yet. A backend that updates elsewhere starts from them and writes them back."""
+        block = self._blocks[i]
+        group = next(g for g in self._groups if i in g.layers)
+        slots = group.optimizer.build(self.params[group.start : group.stop])
+        return [_local(slot, group, block) for slot in slots]
+
     def replica_view(self, i: int) -> list[np.ndarray]:
         """Replica ``i``'s parameters: per layer its ``(n_in + 1, units)`` weights, as views into
         ``params`` (write to them to change the network), so a caller can copy or restore one
@@ -650,12 +659,12 @@ def _select_segment(
     slot: np.ndarray, group: _Group, blocks: list[_Block], idx: list[int]
 ) -> np.ndarray:
     """Pick replicas ``idx`` out of an optimizer slot laid out like ``group``'s segment."""
-    parts = []
-    for i in group.layers:
-        block = blocks[i]
-        local = slot[block.start - group.start :][: block.size].reshape(block.shape)
-        parts.append(local[idx].ravel())
-    return np.concatenate(parts)
+    return np.concatenate([_local(slot, group, blocks[i])[idx].ravel() for i in group.layers])
+
+
+def _local(slot: np.ndarray, group: _Group, block: _Block) -> np.ndarray:
+    """The part of a slot laid out like ``group``'s segment that belongs to ``block``."""
+    return slot[block.start - group.start :][: block.size].reshape(block.shape)
 
 
 def _architecture(config: dict[str, Any]) -> dict[str, Any]:

@@ -25,8 +25,7 @@ class EpochRunner:
     ----------
     net : Network
         Its layers, loss, optimizers, dtype, replica seeds and current parameters are what the
-        backend trains (the NumPy backend also continues its optimizer state; the JAX backend
-        needs a network that has not stepped yet).
+        backend trains, continuing its optimizer state (iterations and slots).
     """
 
     name = ""

@@ -298,6 +298,16 @@ def _enable_x64(on: bool) -> contextlib.AbstractContextManager:
     return enable_x64()
 
 
+def _kernel_part(block: np.ndarray) -> np.ndarray:
+    """(R, n_in, units) of an (R, n_in + 1, units) block laid out like a layer's weights."""
+    return block[:, :-1]
+
+
+def _bias_part(block: np.ndarray) -> np.ndarray:
+    """(R, units): the bias row of such a block."""
+    return block[:, -1]
+
+
 # -- the runner ----------------------------------------------------------------------------------
 
 
@@ -307,12 +317,6 @@ class Runner(EpochRunner):
     name = "jax"
 
     def __init__(self, net: Network) -> None:
-        if any(opt.iterations or opt.slots for opt in net.optimizers):
-            msg = (
-                "the jax backend starts from a network that has not stepped yet (its optimizer "
-                f"state starts at zero on the device); {net!r} has. Train it with the numpy backend"
-            )
-            raise ValueError(msg)
         super().__init__(net)
         self.dtype = net.dtype
         self._plan = _Plan.of(net, 1)
@@ -332,12 +336,12 @@ class Runner(EpochRunner):
             self._seeds = jax.device_put(np.array([_dropout_seed(s) for s in seeds], np.uint32))
             self._params = self._device_params()
 
-            # Built on the host and copied: no small compilations before the epoch's.
-            groups = np.repeat(self._plan.groups, 2)  # kernel and bias of each layer
-            n_slots = [_RULES[self._plan.rules[g][0]][0] for g in groups]
+            # The optimizer state continues from the network's (zeros if it never stepped),
+            # copied from the host: no small compilations before the epoch's.
             self._slots = [
-                tuple(self._put(np.zeros(w.shape)) for _ in range(k))
-                for w, k in zip(self._params, n_slots, strict=True)
+                tuple(self._put(part(view)) for view in net.slot_views(i))
+                for i in range(len(net.layers))
+                for part in (_kernel_part, _bias_part)
             ]
 
     def run_epoch(self, order: np.ndarray) -> np.ndarray:
@@ -361,10 +365,15 @@ class Runner(EpochRunner):
                 self._seeds,
                 self._epoch,
             )
-            params = jax.device_get(self._params)
-            for layer, kernel, bias in zip(net.layers, params[::2], params[1::2], strict=True):
-                np.copyto(layer.kernel, kernel)
-                np.copyto(layer.bias[:, 0], bias)
+            params, slots = jax.device_get((self._params, self._slots))
+            for i, layer in enumerate(net.layers):  # the host network stays the whole state
+                np.copyto(layer.kernel, params[2 * i])
+                np.copyto(layer.bias[:, 0], params[2 * i + 1])
+                for view, kernel, bias in zip(
+                    net.slot_views(i), slots[2 * i], slots[2 * i + 1], strict=True
+                ):
+                    np.copyto(_kernel_part(view), kernel)
+                    np.copyto(_bias_part(view), bias)
             batch_losses = np.asarray(losses, dtype=np.float64)
         self._epoch += 1
         for opt in net.optimizers:

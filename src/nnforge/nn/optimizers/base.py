@@ -71,9 +71,7 @@ class Optimizer(Configurable):
         weights) and 0 elsewhere (biases); ``None`` decays every entry. ``grad`` is modified
         when weight decay is on.
         """
-        if self._slots is None:
-            self._slots = self._build(param)
-            self._tmp = np.empty_like(param)
+        self.build(param)
         if self.weight_decay:
             np.multiply(param, self._decay(decay_mask, param.dtype), out=self._tmp)
             grad += self._tmp
@@ -89,6 +87,14 @@ class Optimizer(Configurable):
             scaled = (mask * self.weight_decay).astype(dtype)
             cached = self._decay_cache = (mask, self.weight_decay, scaled)
         return cached[2]
+
+    def build(self, param: np.ndarray) -> list[np.ndarray]:
+        """The slots for the segment ``param``, created (zeros) if there are none yet: what a
+        backend that runs the updates elsewhere reads at the start and writes back."""
+        if self._slots is None:
+            self._slots = self._build(param)
+            self._tmp = np.empty_like(param)
+        return self._slots
 
     def _build(self, param: np.ndarray) -> list[np.ndarray]:
         """Create the slots for a segment like ``param`` (none by default)."""
