@@ -39,71 +39,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from safetensors import safe_open
-from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
 
-from nnforge._io import atomic_write_bytes, atomic_write_text
 from nnforge._validation import check_dtype, check_scalar
-from nnforge.nn import losses, optimizers
+from nnforge.nn import losses, optimizers, saving
 from nnforge.nn.fpmode import flushing
 from nnforge.nn.layers import Dense
 from nnforge.nn.layers.dense import augmented
 from nnforge.nn.optimizers import Optimizer
+from nnforge.nn.seeds import replica_seeds, seed_to_json
 
 __all__ = ["Network", "replica_seeds"]
 
-_FORMAT = "nnforge.network/1"
 # Rows per inference chunk: keeps every layer's activations in cache (King County network,
 # 4 replicas x 2,702 rows: 512 rows per chunk 3.9 ms, 2048 rows 5.2 ms). Fixed, so that a
 # prediction never depends on how many rows or replicas one call gets.
 _PREDICT_ROWS = 512
-
-
-def replica_seeds(seed: Any, replicas: int) -> list[np.random.SeedSequence]:
-    """Expand ``seed`` (see the module docstring) into one ``SeedSequence`` per replica."""
-    if seed is None:
-        return np.random.SeedSequence().spawn(replicas)
-    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-        seed = np.random.SeedSequence(int(seed))
-    if isinstance(seed, np.random.SeedSequence):
-        # Children built explicitly rather than with spawn(), which is stateful.
-        return [
-            np.random.SeedSequence(
-                seed.entropy, spawn_key=(*seed.spawn_key, r), pool_size=seed.pool_size
-            )
-            for r in range(replicas)
-        ]
-    if isinstance(seed, Sequence) and not isinstance(seed, str):
-        if len(seed) != replicas:
-            msg = (
-                f"`seed` as a sequence needs one seed per replica ({replicas}). "
-                f"Received: len(seed)={len(seed)}"
-            )
-            raise ValueError(msg)
-        return [_as_seed_sequence(s) for s in seed]
-    msg = (
-        "`seed` must be an int, a SeedSequence, a sequence of one per replica, a Generator or "
-        f"None. Received: seed={seed!r}"
-    )
-    raise TypeError(msg)
-
-
-def _as_seed_sequence(seed: Any) -> np.random.SeedSequence:
-    if isinstance(seed, np.random.SeedSequence):
-        return seed
-    if isinstance(seed, dict):  # the JSON form written by get_config()
-        return np.random.SeedSequence(seed["entropy"], spawn_key=tuple(seed.get("spawn_key", ())))
-    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
-        return np.random.SeedSequence(int(seed))
-    msg = f"each per-replica seed must be an int or a SeedSequence. Received: {seed!r}"
-    raise TypeError(msg)
-
-
-def _seed_to_json(seed: np.random.SeedSequence) -> Any:
-    if not seed.spawn_key and isinstance(seed.entropy, int):
-        return seed.entropy
-    return {"entropy": seed.entropy, "spawn_key": list(seed.spawn_key)}
 
 
 @dataclass(frozen=True)
@@ -393,7 +343,7 @@ class Network:
             raise ValueError(msg)
         config = self.get_config()
         config["replicas"] = len(idx)
-        config["seed"] = None if self.seeds is None else [_seed_to_json(self.seeds[i]) for i in idx]
+        config["seed"] = None if self.seeds is None else [seed_to_json(self.seeds[i]) for i in idx]
         new = Network.from_config(config)
         for old_layer, new_layer in zip(self.layers, new.layers, strict=True):
             new_layer.weights[:] = old_layer.weights[idx]
@@ -447,7 +397,7 @@ class Network:
         config["replicas"] = sum(net.replicas for net in nets)
         seeds = [s for net in nets for s in (net.seeds or [])]
         config["seed"] = (
-            [_seed_to_json(s) for s in seeds] if len(seeds) == config["replicas"] else None
+            [seed_to_json(s) for s in seeds] if len(seeds) == config["replicas"] else None
         )
         new = cls.from_config(config)
         for j, layer in enumerate(new.layers):
@@ -470,7 +420,7 @@ class Network:
             "seeds": self.seeds,
             "seed_arg": self._seed_arg,
             "rngs": self._rngs,
-            "optimizers": [(opt.iterations, opt._slots) for opt in self.optimizers],
+            "optimizers": [(opt.iterations, opt.slots) for opt in self.optimizers],
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -478,10 +428,7 @@ class Network:
         self.params[:] = state["params"]
         self.seeds, self._seed_arg, self._rngs = state["seeds"], state["seed_arg"], state["rngs"]
         for group, (iterations, slots) in zip(self._groups, state["optimizers"], strict=True):
-            group.optimizer.iterations = iterations
-            if slots is not None:  # copies: a memory-mapped pickle may be read-only
-                group.optimizer._slots = [np.array(slot) for slot in slots]
-                group.optimizer._tmp = np.empty_like(self.params[group.start : group.stop])
+            group.optimizer.set_state(iterations, slots)  # copies: a pickle may be read-only
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -492,7 +439,7 @@ class Network:
         elif isinstance(self._seed_arg, int | np.integer) and not isinstance(self._seed_arg, bool):
             seed = int(self._seed_arg)
         else:
-            seed = [_seed_to_json(s) for s in self.seeds]
+            seed = [seed_to_json(s) for s in self.seeds]
         return {
             "class_name": "Network",
             "n_inputs": self.n_inputs,
@@ -515,36 +462,16 @@ class Network:
         """Write ``path.safetensors`` (parameters) and ``path.json`` (architecture) atomically.
 
         ``path`` may end in ``.safetensors`` or ``.json``; returns the path without suffix.
-        Optimizer state is not saved.
+        Optimizer state is not saved (see :mod:`nnforge.nn.saving`).
         """
-        base = _base_path(path)
-        config_json = json.dumps(self.get_config(), indent=2)
-        tensors = {k: np.ascontiguousarray(v) for k, v in self._named_parameters().items()}
-        blob = st_save(tensors, metadata={"format": _FORMAT, "config": config_json})
-        atomic_write_bytes(base.with_name(base.name + ".safetensors"), blob)
-        atomic_write_text(base.with_name(base.name + ".json"), config_json + "\n")
-        return base
+        return saving.save(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Network:
         """Rebuild a network saved by :meth:`save` (architecture from the JSON, then weights)."""
-        base = _base_path(path)
-        json_path = base.with_name(base.name + ".json")
-        st_path = base.with_name(base.name + ".safetensors")
-        try:
-            if json_path.exists() or not st_path.exists():
-                text = json_path.read_text()
-            else:  # the architecture is also stored in the safetensors header
-                with safe_open(st_path, framework="numpy") as f:
-                    text = (f.metadata() or {}).get("config", "")
-            config = json.loads(text)
-        except json.JSONDecodeError as exc:
-            msg = f"invalid network description for {str(base)!r}: {exc}"
-            raise ValueError(msg) from None
-        if st_path.exists():  # before allocating: a hand-edited size must not exhaust memory
-            _check_config_against_file(config, st_path)
+        base, config = saving.read_config(path)
         net = cls.from_config(config)
-        net.load_weights(base)
+        saving.load_weights(net, base)
         return net
 
     def load_weights(self, path: str | os.PathLike[str]) -> None:
@@ -553,43 +480,7 @@ class Network:
         Raises ``ValueError`` naming the layer and both shapes when the file was written by a
         network of another architecture; float32/float64 files are cast to this network's dtype.
         """
-        base = _base_path(path)
-        file = base.with_name(base.name + ".safetensors")
-        try:
-            tensors = st_load(file.read_bytes())
-        except FileNotFoundError:
-            raise
-        except Exception as exc:  # safetensors raises its own error type on corrupt files
-            msg = f"cannot read parameters from {str(file)!r}: {exc}"
-            raise ValueError(msg) from None
-        expected = self._named_parameters()
-        missing = sorted(set(expected) - set(tensors), key=_tensor_order)
-        extra = sorted(set(tensors) - set(expected), key=_tensor_order)
-        if missing or extra:
-            msg = (
-                f"parameters in {str(file)!r} do not match {self!r}: missing {missing}, "
-                f"unexpected {extra}. Load it with `Network.load` to get its own architecture."
-            )
-            raise ValueError(msg)
-        for name, view in expected.items():
-            if tensors[name].shape != view.shape:
-                _, i, kind = name.split(".")
-                msg = (
-                    f"{kind} of layer {i} ({self.layers[int(i)]!r}) has shape {view.shape} "
-                    f"(replicas, in, out) in this network but {tensors[name].shape} "
-                    f"in {str(file)!r}"
-                )
-                raise ValueError(msg)
-        for name, view in expected.items():
-            view[:] = tensors[name]
-
-    def _named_parameters(self) -> dict[str, np.ndarray]:
-        """The safetensors keys and the parameter views they hold, in layer order."""
-        named = {}
-        for i, layer in enumerate(self.layers):
-            named[f"layers.{i}.kernel"] = layer.kernel
-            named[f"layers.{i}.bias"] = layer.bias
-        return named  # type: ignore[return-value]
+        saving.load_weights(self, path)
 
     # -- validation helpers --------------------------------------------------------------------
 
@@ -669,48 +560,3 @@ def _local(slot: np.ndarray, group: _Group, block: _Block) -> np.ndarray:
 
 def _architecture(config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in ("replicas", "seed")}
-
-
-def _tensor_order(name: str) -> tuple[int, str]:
-    parts = name.split(".")
-    return (int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else -1, name)
-
-
-def _check_config_against_file(config: Any, file: Path) -> None:
-    """Raise ``ValueError`` when the architecture does not describe the tensors in ``file``.
-
-    Reads only the safetensors header (shapes), so an absurd ``units`` or ``n_inputs`` in a
-    hand-edited JSON is reported instead of allocated.
-    """
-    try:
-        with safe_open(file, framework="numpy") as f:
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
-    except Exception as exc:  # safetensors raises its own error type on corrupt files
-        msg = f"cannot read parameters from {str(file)!r}: {exc}"
-        raise ValueError(msg) from None
-    try:
-        width = check_scalar(config["n_inputs"], "n_inputs", integer=True, min_val=1)
-        replicas = check_scalar(config.get("replicas", 1), "replicas", integer=True, min_val=1)
-        layers = list(config["layers"])
-        for i, layer in enumerate(layers):
-            units = check_scalar(layer["units"], f"layers[{i}].units", integer=True, min_val=1)
-            want = {
-                f"layers.{i}.kernel": (replicas, width, units),
-                f"layers.{i}.bias": (replicas, 1, units),
-            }
-            for name, shape in want.items():
-                if shapes.get(name, shape) != shape:
-                    msg = (
-                        f"the architecture gives {name} the shape {shape} (replicas, in, out), "
-                        f"but {str(file)!r} holds {shapes[name]}"
-                    )
-                    raise ValueError(msg)
-            width = units
-    except (KeyError, TypeError) as exc:
-        msg = f"invalid network description for {str(file)!r}: missing or bad {exc}"
-        raise ValueError(msg) from None
-
-
-def _base_path(path: str | os.PathLike[str]) -> Path:
-    p = Path(path)
-    return p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
