@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -74,6 +75,10 @@ def test_demo_as_make_demo_runs_it(tmp_path, capsys):
     assert evaluation["summary"]["epochs"] == 2
     assert (out / "importance.csv").is_file()
     assert (out / "report.html").is_file()
+    last = capsys.readouterr().out.strip().splitlines()[-1]  # where the time went, per step
+    step = r"[\d.]+ s"
+    want = rf"demo king-county: train {step} · importance {step} · report {step} · total {step}"
+    assert re.fullmatch(want, last)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ three steps as ``nnforge train``, ``nnforge importance`` and ``nnforge report``,
 from __future__ import annotations
 
 import argparse
+import time
 
 from nnforge.cli import importance, report, train
 from nnforge.cli._common import examples, fold_count, positive_int, timestamp
@@ -84,11 +85,16 @@ def run(args: argparse.Namespace) -> int:
         ["importance", out, "--shuffles", str(args.shuffles), "--seed", "0"],
         ["report", out],
     )  # fmt: skip
+    seconds = []
     for argv in steps:
+        start = time.perf_counter()
         options = _subcommands().parse_args(argv)
         code = options.func(options)
         if code:
             return code
+        seconds.append(time.perf_counter() - start)
+    phases = " · ".join(f"{argv[0]} {s:.1f} s" for argv, s in zip(steps, seconds, strict=True))
+    print(f"demo {args.example}: {phases} · total {sum(seconds):.1f} s")
     return 0
 
 
