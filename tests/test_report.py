@@ -1,88 +1,25 @@
-"""Tests of nnforge.report: a synthetic run directory following the DESIGN.md contract."""
+"""Tests of nnforge.report on real run directories (small runs trained by ``train`` itself)."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import re
+import shutil
 import struct
 from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
-import polars as pl
 import pytest
 from matplotlib.image import imread
 
+from conftest import train_houses
+from nnforge.inspection import run_importance
 from nnforge.report import SECTIONS, write_report
+from nnforge.training.rundir import RunDirDamagedError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def make_run_dir(path: Path, *, n_rows: int = 400, k: int = 3, epochs: int = 12) -> Path:
-    """Write a small fake run directory with exactly the contract's files and columns."""
-    rng = np.random.default_rng(0)
-    path.mkdir(parents=True, exist_ok=True)
-    spec = {
-        "dataset": {"path": "kc_house_data.csv", "features": [{"name": "sqft_living"}]},
-        "layers": [
-            {"units": 9, "activation": "relu", "kernel_initializer": "glorot_uniform"},
-            {"units": 1, "activation": "linear"},
-        ],
-        "loss": "mse",
-        "seed": 0,
-    }
-    (path / "spec.json").write_text(json.dumps(spec))
-    folds = [
-        {"fold": i, "n_train": n_rows - n_rows // k, "n_valid": n_rows // k, "n_dropped": 0,
-         "best_epoch": epochs - 1, "r2": 0.8 + 0.01 * i, "mae": 60000.0, "stopped": "completed"}
-        for i in range(k)
-    ]  # fmt: skip
-    summary = {"oof_r2": 0.81, "mean_fold_r2": 0.81, "std_fold_r2": 0.01, "best_fold": k - 1,
-               "best_fold_r2": 0.82, "oof_mae": 61000.0, "wall_seconds": 1.5, "n_rows": n_rows,
-               "target": "price", "trainer": "kfolds", "k": k, "epochs": epochs}  # fmt: skip
-    (path / "evaluation.json").write_text(json.dumps({"summary": summary, "folds": folds}))
-
-    rows = []
-    for fold in range(k):
-        for epoch in range(epochs):
-            loss = 0.05 * np.exp(-epoch / 4) + 0.005 + 0.001 * fold
-            evaluated = epoch % 2 == 1 or epoch == epochs - 1  # val columns null on even epochs
-            rows.append({
-                "fold": fold, "epoch": epoch, "train_loss": loss,
-                "val_loss": loss * 1.1 if evaluated else None,
-                "val_loss_std": loss * 0.2 if evaluated else None,
-                "r2": 1 - 3 * np.exp(-epoch / 3) if evaluated else None,
-                "mae": 60000.0 + 1000 * fold if evaluated else None, "lr": 1e-3,
-            })  # fmt: skip
-    pl.DataFrame(rows).write_csv(path / "history.csv")
-
-    sqft = rng.lognormal(7.5, 0.4, n_rows)
-    lat = rng.uniform(47.2, 47.8, n_rows)
-    price = np.exp(12 + 0.7 * np.log(sqft / 2000) + 1.5 * (lat - 47.5) + rng.normal(0, 0.3, n_rows))
-    pl.DataFrame({
-        "id": np.arange(n_rows) + 1000,
-        "date": [f"2014-{m:02d}-15" for m in rng.integers(1, 13, n_rows)],
-        "price": price,
-        "bedrooms": rng.integers(1, 6, n_rows),
-        "sqft_living": sqft,
-        "lat": lat,
-        "long": rng.uniform(-122.5, -121.4, n_rows),
-        "price_pred": price * np.exp(rng.normal(0, 0.2, n_rows)),
-        "fold": np.arange(n_rows) % k,
-    }).write_csv(path / "predictions.csv")  # fmt: skip
-    return path
-
-
-def write_importance(path: Path) -> None:
-    imp = np.array([0.30, 0.12, 0.05, 0.01, -0.002])
-    pos = imp[imp > 0].sum()
-    pl.DataFrame({
-        "feature": ["lat", "sqft_living", "long", "bedrooms", "date"],
-        "group": ["lat", "sqft_living", "long", "bedrooms", "date"],
-        "importance": imp, "importance_std": np.abs(imp) * 0.1,
-        "relative": np.where(imp > 0, 100 * imp / pos, 0.0),
-    }).write_csv(path / "importance.csv")  # fmt: skip
 
 
 class _Collector(HTMLParser):
@@ -153,14 +90,28 @@ def decode_png(src: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def full_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    run_dir = make_run_dir(tmp_path_factory.mktemp("run"))
-    write_importance(run_dir)
+def full_report(tmp_path_factory: pytest.TempPathFactory, houses_run: Path) -> tuple[Path, Path]:
+    """The report of a copy of the session's run, with permutation importance added."""
+    run_dir = shutil.copytree(houses_run, tmp_path_factory.mktemp("full") / "run")
+    features, groups = run_importance(run_dir, n_shuffles=2)
+    features.write_csv(run_dir / "importance.csv")
+    groups.write_csv(run_dir / "importance_groups.csv")
     plots_dir = run_dir / "plots"
-    before = pl.read_csv(run_dir / "predictions.csv").drop("id", "fold", "price_pred", "date")
-    after = before.select((pl.all() - pl.all().mean()) / pl.all().std())
-    out = write_report(run_dir, plots_dir=plots_dir, before_after=(before, after))
-    return out, plots_dir
+    return write_report(run_dir, plots_dir=plots_dir), plots_dir
+
+
+@pytest.fixture(scope="module")
+def bare_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second real run: no coordinates, no unit, no importance, a name that is HTML."""
+    work = tmp_path_factory.mktemp("bare")
+    name = "<script>alert(1)</script>"
+    return train_houses(work, n=60, folds=2, epochs=3, coordinates=False, unit=None, name=name)
+
+
+@pytest.fixture(scope="module")
+def bare_report(bare_run: Path) -> Path:
+    """The bare run's report, written outside its run directory."""
+    return write_report(bare_run, bare_run.parent / "elsewhere" / "r.html")
 
 
 def test_report_written_in_run_dir(full_report: tuple[Path, Path]) -> None:
@@ -178,8 +129,8 @@ def test_every_section_heading_present(full_report: tuple[Path, Path]) -> None:
 
 def test_every_image_is_an_embedded_png(full_report: tuple[Path, Path]) -> None:
     parser, _ = parse(full_report[0])
-    # loss, r2, predicted (linear + log), >=4 features, map, importance
-    assert len(parser.images) >= 9
+    # loss, r2, predicted (all + by fold), residuals (3), 3 features, map, boxplots, importance (2)
+    assert len(parser.images) >= 14
     for attrs in parser.images:
         png = decode_png(attrs["src"] or "")
         assert attrs.get("alt")
@@ -190,13 +141,15 @@ def test_every_image_is_an_embedded_png(full_report: tuple[Path, Path]) -> None:
 
 def test_sections_have_expected_content(full_report: tuple[Path, Path]) -> None:
     parser, text = parse(full_report[0])
-    for key in ("loss", "r2", "predicted", "features", "map", "boxplots", "importance"):
+    for key in ("loss", "r2", "predicted", "residuals", "features", "map", "boxplots"):
         assert "img" in parser.sections[key], key
+    assert parser.sections["importance"].count("img") == 2  # per feature and per source column
     assert "table" in parser.sections["importance"]
     assert "relu" in text  # layers summary
     assert "glorot_uniform" in text
     assert "out-of-fold R²" in text
     assert "pre" in parser.sections["spec"]
+    assert "Not available" not in text  # a real run fills every section
 
 
 def test_worst_predictions_table_has_rows(full_report: tuple[Path, Path]) -> None:
@@ -220,34 +173,41 @@ def test_plots_dir_gets_the_same_figures(full_report: tuple[Path, Path]) -> None
         assert file.read_bytes().startswith(PNG_SIGNATURE)
 
 
-def test_missing_optional_inputs_leave_a_note(tmp_path: Path) -> None:
-    run_dir = make_run_dir(tmp_path / "run", n_rows=120, k=2, epochs=4)
-    pl.read_csv(run_dir / "predictions.csv").drop("lat", "long").write_csv(
-        run_dir / "predictions.csv"
-    )
-    out = write_report(run_dir, tmp_path / "elsewhere" / "r.html")
-    assert out == tmp_path / "elsewhere" / "r.html"
+def test_units_come_from_the_runs_dataset(
+    full_report: tuple[Path, Path], bare_report: Path
+) -> None:
+    _, text = parse(full_report[0])
+    summary = json.loads((full_report[0].parent / "evaluation.json").read_text())["summary"]
+    mae = f"${summary['oof_mae']:,.0f}"  # the spec's "unit": "USD"
+    assert f'<span class="value">{mae}</span>' in text
+    assert "price (USD)" in text
+    _, bare = parse(bare_report)
+    assert "price (USD)" not in bare  # a generic run: no unit, plain numbers
+    assert 'class="value">$' not in bare
+
+
+def test_missing_optional_inputs_leave_a_note(bare_run: Path, bare_report: Path) -> None:
+    out = bare_report
+    assert out == bare_run.parent / "elsewhere" / "r.html"
     parser, text = parse(out)
     assert parser.headings == list(SECTIONS.values())
     assert "img" not in parser.sections["importance"]
     assert "img" not in parser.sections["map"]
     assert "importance.csv not found" in text
     assert "no latitude/longitude columns" in text
-    assert "no fitted pipeline" in text
     for attrs in parser.images:
         decode_png(attrs["src"] or "")
-    assert not (run_dir / "report.html").exists()
+    assert not (bare_run / "report.html").exists()
+    # the links of a report written elsewhere still lead to the run's files
+    href = re.search(r'<a href="([^"]+)">predictions.parquet</a>', text)
+    assert href
+    assert (out.parent / href.group(1)).resolve() == (bare_run / "predictions.parquet").resolve()
 
 
-def test_minimal_run_dir_still_renders(tmp_path: Path) -> None:
-    run_dir = tmp_path / "empty_run"
-    run_dir.mkdir()
-    parser, text = parse(write_report(run_dir))
-    assert parser.headings == list(SECTIONS.values())
-    assert parser.images == []
-    assert "spec.json not found" in text
-    assert "history.csv not found" in text
-    assert text.count('class="note"') >= len(SECTIONS)  # every empty section says why
+def test_html_escapes_spec_values(bare_report: Path) -> None:
+    _, text = parse(bare_report)
+    assert "<script>alert" not in text
+    assert "&lt;script&gt;alert" in text
 
 
 def test_missing_run_dir_raises(tmp_path: Path) -> None:
@@ -255,19 +215,32 @@ def test_missing_run_dir_raises(tmp_path: Path) -> None:
         write_report(tmp_path / "nope")
 
 
-def test_html_escapes_spec_values(tmp_path: Path) -> None:
-    run_dir = make_run_dir(tmp_path / "run", n_rows=60, k=2, epochs=3)
-    spec = json.loads((run_dir / "spec.json").read_text())
-    spec["name"] = "<script>alert(1)</script>"
-    (run_dir / "spec.json").write_text(json.dumps(spec))
-    _, text = parse(write_report(run_dir))
-    assert "<script>alert" not in text
-    assert "&lt;script&gt;alert" in text
+def test_a_folder_that_is_no_run_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RunDirDamagedError, match="is not a run directory"):
+        write_report(tmp_path)
+    assert not (tmp_path / "report.html").exists()
 
 
-def test_units_come_from_the_runs_dataset_not_from_the_report():
-    from nnforge.report import _dataset_units
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("models/fold_1.safetensors", r"models/fold_1\.safetensors: missing"),
+        ("pipelines/fold_2.json", r"pipelines/fold_2\.json: missing"),
+        ("predictions.parquet", r"predictions\.parquet: missing"),
+    ],
+)
+def test_a_damaged_run_is_refused_naming_the_file(
+    houses_run: Path, tmp_path: Path, damage: str, message: str
+) -> None:
+    run_dir = shutil.copytree(houses_run, tmp_path / "run")
+    (run_dir / damage).unlink()
+    with pytest.raises(RunDirDamagedError, match=message):
+        write_report(run_dir)
+    assert not (run_dir / "report.html").exists()
 
-    assert _dataset_units({"dataset": {"name": "kc_house_data"}})["price"] == "USD"
-    assert _dataset_units({"dataset": {"name": "houses"}}) == {}  # a generic run: no units
-    assert _dataset_units(None) == {}
+
+def test_an_unreadable_evaluation_is_refused(houses_run: Path, tmp_path: Path) -> None:
+    run_dir = shutil.copytree(houses_run, tmp_path / "run")
+    (run_dir / "evaluation.json").write_text('{"summary": {', encoding="utf-8")
+    with pytest.raises(RunDirDamagedError, match=r"evaluation\.json: not readable JSON"):
+        write_report(run_dir)

@@ -14,13 +14,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import numpy as np
-import polars as pl
 import pytest
 
-from nnforge.cli.spec import starter_spec
 from nnforge.report import write_report
-from nnforge.training import train
 
 WIDTH, HEIGHT = 1280, 900
 
@@ -68,29 +64,9 @@ def headless(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real (small) run: dates, coordinates, a price in USD, 3 folds; its report."""
-    work = tmp_path_factory.mktemp("browser")
-    rng = np.random.default_rng(1)
-    n = 300
-    size, lat = rng.uniform(50, 300, n), rng.uniform(47.2, 47.8, n)
-    days = rng.integers(0, 365, n)
-    frame = pl.DataFrame(
-        {
-            "date": [f"2014-{1 + d // 31:02d}-{1 + d % 28:02d}" for d in days],
-            "size": size,
-            "lat": lat,
-            "long": rng.uniform(-122.5, -121.8, n),
-            "price": 2000 * size + 300_000 * (lat - 47.2) + rng.normal(0, 20_000, n),
-        }
-    )
-    frame.write_csv(work / "houses.csv")
-    model = starter_spec(work / "houses.csv", "price", folds=3, epochs=40)
-    spec = json.loads(model.to_json())
-    spec["dataset"]["features"]["price"]["unit"] = "USD"
-    model = type(model).from_json(json.dumps(spec))
-    train(model, work / "houses.csv", out_dir=work / "run", progress=False, workers=1)
-    return write_report(work / "run")
+def report(houses_run: Path) -> Path:
+    """The report of the session's real (small) run: dates, coordinates, a price in USD."""
+    return write_report(houses_run)
 
 
 def test_report_first_screen_in_a_browser(report: Path, tmp_path: Path) -> None:
