@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from nnforge._format import format_number
 from nnforge.cli import main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -388,6 +390,24 @@ def test_compare(run_dir: Path, work: Path, spec_json: Path, data_csv: Path) -> 
     assert re.findall(r"<tr>.*?</tr>", diff)[1:] == [
         '<tr><td class="text">seed</td><td class="text">0</td><td class="text">2</td></tr>'
     ]
+
+
+def test_compare_shows_the_mae_in_the_targets_unit(
+    houses_run: Path, run_dir: Path, tmp_path: Path
+) -> None:
+    other = shutil.copytree(houses_run, tmp_path / "again")  # the same price in USD
+    mae = json.loads((houses_run / "evaluation.json").read_text())["summary"]["oof_mae"]
+    dollars = f"${mae:,.0f}"  # what the report's headline shows, not 23456.78
+    out = _run_ok(["compare", str(houses_run), str(other), "--out", str(tmp_path / "usd")])
+    page = (tmp_path / "usd" / "compare.html").read_text(encoding="utf-8")
+    summary = page[page.index("<h2>Summary</h2>") : page.index("How the specs differ")]
+    assert summary.count(f">{dollars}</td>") == 2
+    assert out.count(dollars) == 2
+    # runs whose targets have different units (USD, none): plain numbers, never a wrong unit
+    _run_ok(["compare", str(houses_run), str(run_dir), "--out", str(tmp_path / "mixed")])
+    mixed = (tmp_path / "mixed" / "compare.html").read_text(encoding="utf-8")
+    assert f">{dollars}</td>" not in mixed
+    assert f">{format_number(mae)}</td>" in mixed
 
 
 def test_xor_plot(work: Path) -> None:

@@ -6,20 +6,24 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from nnforge._format import format_quantity
 from nnforge._io import atomic_write_text, write_frame
 from nnforge.cli._common import (
     CLIError,
     HelpFormatter,
     check_output_dir,
-    check_run_dir,
     examples,
     format_table,
+    load_run,
     timestamp,
 )
+
+if TYPE_CHECKING:
+    from nnforge.training import Run
 
 __all__ = ["register", "run", "spec_diff", "summary_frame"]
 
@@ -117,17 +121,29 @@ def spec_diff(names: list[str], specs: list[Any]) -> list[dict[str, Any]]:
     return rows
 
 
+def _target_unit(runs: list[Run]) -> str | None:
+    """The unit of the runs' target (``"USD"``) when they all agree, else None."""
+    from nnforge.datasets import units_of
+
+    units = {units_of(run.model.dataset).get(str(run.summary.get("target"))) for run in runs}
+    return units.pop() if len(units) == 1 else None
+
+
 def _html(
-    table: pl.DataFrame, diff: list[dict[str, Any]], images: dict[str, tuple[bytes, str]]
+    table: pl.DataFrame,
+    diff: list[dict[str, Any]],
+    images: dict[str, tuple[bytes, str]],
+    unit: str | None,
 ) -> str:
     from nnforge.report import html_figure, html_page, html_table
 
-    r2 = {
+    formats: dict[str, Any] = {
         c: (lambda v: f"{v:.4f}") for c in ("oof_r2", "mean_fold_r2", "std_fold_r2", "best_fold_r2")
     }
+    formats["oof_mae"] = lambda v: format_quantity(v, unit)  # "$64,132", as in the report
     parts = [
         "<h2>Summary</h2>",
-        html_table(table.to_dicts(), formats=r2),
+        html_table(table.to_dicts(), formats=formats),
         "<h2>How the specs differ</h2>",
     ]
     parts.append(
@@ -144,20 +160,19 @@ def run(args: argparse.Namespace) -> int:
     """Build the table and the figures; returns the exit code."""
     from nnforge import plots
 
-    paths = [check_run_dir(p) for p in args.run_dirs]
-    if len(paths) < 2:
-        msg = f"`compare` needs at least two run directories. Received: {len(paths)}"
+    if len(args.run_dirs) < 2:
+        msg = f"`compare` needs at least two run directories. Received: {len(args.run_dirs)}"
         raise CLIError(msg, "e.g. nnforge compare runs/sgd runs/adam")
-    names = _names(paths)
-    summaries, histories, specs = [], {}, []
-    for name, path in zip(names, paths, strict=True):
-        evaluation = json.loads((path / "evaluation.json").read_text(encoding="utf-8"))
-        summaries.append(evaluation.get("summary", {}))
-        specs.append(json.loads((path / "spec.json").read_text(encoding="utf-8")))
-        history = path / "history.csv"
-        if history.is_file():
-            histories[name] = pl.read_csv(history, infer_schema_length=None)
-    table = summary_frame(names, summaries)
+    runs = [load_run(p) for p in args.run_dirs]
+    names = _names([Path(p) for p in args.run_dirs])
+    specs = [json.loads(run.model.to_json()) for run in runs]
+    histories = {
+        name: run.evaluation.history_frame()
+        for name, run in zip(names, runs, strict=True)
+        if run.evaluation.history
+    }
+    table = summary_frame(names, [run.summary for run in runs])
+    unit = _target_unit(runs)
     out = Path(args.out) if args.out else Path(f"compare-{timestamp()}")
     check_output_dir(out, "--out", _ENTRIES)
     out.mkdir(parents=True, exist_ok=True)
@@ -169,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
             images[file] = (plots.figure_to_png(fig), f"{label} per epoch, mean ± std over folds")
             plots.save_figure(fig, out / file)
     diff = spec_diff(names, specs)
-    atomic_write_text(out / "compare.html", _html(table, diff, images))
+    atomic_write_text(out / "compare.html", _html(table, diff, images, unit))
     shown = [
         "run",
         "oof_r2",
@@ -179,10 +194,11 @@ def run(args: argparse.Namespace) -> int:
         "oof_mae",
         "wall_seconds",
     ]
+    mae = pl.col("oof_mae").map_elements(lambda v: format_quantity(v, unit), pl.String)
     print(
         format_table(
             ["run", "OOF R²", "fold R²", "± std", "best R²", "MAE", "wall s"],
-            table.select(shown).rows(),
+            table.with_columns(mae).select(shown).rows(),
         )
     )
     changed = ", ".join(row["setting"] for row in diff[:8]) + (", ..." if len(diff) > 8 else "")
