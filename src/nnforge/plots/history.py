@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -204,6 +205,15 @@ def metric_curves(
     return fig
 
 
+def _overlay(series: Mapping[str, Any], name: str, kind: str) -> tuple[Figure, Axes, list[Any]]:
+    """A figure for one curve per entry of ``series`` (``name``), with a colour for each."""
+    if not series:
+        msg = f"`{name}` must name at least one {kind}. Received: {name}={{}}"
+        raise ValueError(msg)
+    fig = _figure(7.5, 4.6)
+    return fig, fig.add_subplot(), _fold_colors(len(series))
+
+
 def compare_runs(
     histories: Mapping[str, pl.DataFrame],
     metric: str = "val_loss",
@@ -228,12 +238,7 @@ def compare_runs(
     -------
     Figure
     """
-    if not histories:
-        msg = "`histories` must name at least one run. Received: histories={}"
-        raise ValueError(msg)
-    fig = _figure(7.5, 4.6)
-    ax = fig.add_subplot()
-    colors = _fold_colors(len(histories))
+    fig, ax, colors = _overlay(histories, "histories", "run")
     values = []
     for color, (name, history) in zip(colors, histories.items(), strict=True):
         rows = _history(history, metric)
@@ -282,13 +287,9 @@ def loss_comparison(
     -------
     Figure
     """
-    if not curves:
-        msg = "`curves` must name at least one setting. Received: curves={}"
-        raise ValueError(msg)
-    fig = _figure(7.5, 4.6)
-    ax = fig.add_subplot()
+    fig, ax, colors = _overlay(curves, "curves", "setting")
     values = []
-    for color, (name, losses) in zip(_fold_colors(len(curves)), curves.items(), strict=True):
+    for color, (name, losses) in zip(colors, curves.items(), strict=True):
         arr = np.asarray(losses, dtype=np.float64)
         arr = arr[:, None] if arr.ndim == 1 else arr
         epochs = np.arange(1, arr.shape[0] + 1)

@@ -12,7 +12,7 @@ import polars as pl
 from nnforge import plots
 from nnforge.report.html import _ID_NAMES, _esc, _note, _Report, html_table
 from nnforge.report.reading import RunFiles, Section
-from nnforge.report.sections import ANSWER, BOXPLOTS, IMPORTANCE, LOSS, SPEC, SUMMARY, _r2
+from nnforge.report.sections import _r2, report_sections
 
 __all__ = ["CLASSIFICATION_SECTIONS", "CLASSIFICATION_SECTION_LIST"]
 
@@ -147,20 +147,16 @@ def _mistakes_section(report: _Report, run: RunFiles) -> None:
 
 
 #: The sections of a class target's report, in order.
-CLASSIFICATION_SECTION_LIST: list[Section] = [
-    ANSWER,
-    SUMMARY,
-    LOSS,
-    ("metrics", "Accuracy and log loss curves", _metric_curves_section),
-    ("confusion", "Confusion matrix", _confusion_section),
-    ("per_class", "Precision and recall per class", _per_class_section),
-    ("calibration", "Calibration", _calibration_section),
-    ("probabilities", "Predicted probabilities", _probabilities_section),
-    BOXPLOTS,
-    IMPORTANCE,
+CLASSIFICATION_SECTION_LIST: list[Section] = report_sections(
+    [
+        ("metrics", "Accuracy and log loss curves", _metric_curves_section),
+        ("confusion", "Confusion matrix", _confusion_section),
+        ("per_class", "Precision and recall per class", _per_class_section),
+        ("calibration", "Calibration", _calibration_section),
+        ("probabilities", "Predicted probabilities", _probabilities_section),
+    ],
     ("worst", "Most confident mistakes", _mistakes_section),
-    SPEC,
-]
+)
 
 
 CLASSIFICATION_SECTIONS: dict[str, str] = {k: title for k, title, _ in CLASSIFICATION_SECTION_LIST}

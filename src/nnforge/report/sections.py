@@ -10,6 +10,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from nnforge.report.reading import (
     _rank_features,
 )
 
-__all__ = ["REGRESSION_SECTIONS", "SECTIONS"]
+__all__ = ["REGRESSION_SECTIONS", "SECTIONS", "report_sections"]
 
 
 def _link(run: RunFiles, name: str) -> str | None:
@@ -219,32 +220,42 @@ def _r2_section(report: _Report, run: RunFiles) -> None:
     report.figure("r2", "r2", lambda: plots.r2_curves(history), "Validation R² per fold.")
 
 
-def _rows(report: _Report, run: RunFiles, key: str) -> tuple[pl.DataFrame, str] | None:
+@dataclass(frozen=True)
+class _Rows:
+    """Out-of-fold predictions of a numeric target: the rows, true ``t`` and predicted ``p``."""
+
+    predictions: pl.DataFrame
+    target: str
+    t: np.ndarray
+    p: np.ndarray
+
+    @property
+    def pred(self) -> str:
+        return f"{self.target}_pred"
+
+    @property
+    def skewed(self) -> bool:
+        """True values spanning more than a factor of 50: logarithmic axes."""
+        finite = self.t[np.isfinite(self.t)]
+        return finite.size > 0 and finite.min() > 0 and finite.max() / finite.min() > 50
+
+
+def _rows(report: _Report, run: RunFiles, key: str) -> _Rows | None:
     """The predictions and the target, or None after a note in section ``key`` saying why."""
     if run.target is None:
         report.add(key, _note(f"no `<target>_pred` column in {run.predictions_name}."))
         return None
-    return run.predictions, run.target
-
-
-def _skewed(values: np.ndarray) -> bool:
-    finite = values[np.isfinite(values)]
-    return finite.size > 0 and finite.min() > 0 and finite.max() / finite.min() > 50
-
-
-def _truth_and_pred(predictions: pl.DataFrame, target: str) -> tuple[np.ndarray, np.ndarray]:
+    predictions, target = run.predictions, run.target
     t = predictions.get_column(target).cast(pl.Float64).to_numpy()
     p = predictions.get_column(f"{target}_pred").cast(pl.Float64).to_numpy()
-    return t, p
+    return _Rows(predictions, target, t, p)
 
 
 def _predicted_section(report: _Report, run: RunFiles) -> None:
     if (rows := _rows(report, run, "predicted")) is None:
         return
-    predictions, target = rows
-    t, p = _truth_and_pred(predictions, target)
-    label = run.target_label
-    skewed = _skewed(t)
+    predictions, target, t, p = rows.predictions, rows.target, rows.t, rows.p
+    label, skewed = run.target_label, rows.skewed
     report.figure(
         "predicted",
         "predicted_vs_true",
@@ -266,13 +277,11 @@ def _predicted_section(report: _Report, run: RunFiles) -> None:
 def _residuals_section(report: _Report, run: RunFiles) -> None:
     if (rows := _rows(report, run, "residuals")) is None:
         return
-    predictions, target = rows
-    t, p = _truth_and_pred(predictions, target)
-    label = run.target_label
+    t, p, label = rows.t, rows.p, run.target_label
     report.figure(
         "residuals",
         "residuals",
-        lambda: plots.residuals(t, p, label=label, log=_skewed(t)),
+        lambda: plots.residuals(t, p, label=label, log=rows.skewed),
         "Residual (predicted - true) against the prediction; the black line is the median "
         "residual per bin: above zero the model over-predicts there, below it under-predicts.",
     )
@@ -293,9 +302,7 @@ def _residuals_section(report: _Report, run: RunFiles) -> None:
 def _features_section(report: _Report, run: RunFiles) -> None:
     if (rows := _rows(report, run, "features")) is None:
         return
-    predictions, target = rows
-    pred = f"{target}_pred"
-    skewed = _skewed(_truth_and_pred(predictions, target)[0])
+    predictions, target, pred, skewed = rows.predictions, rows.target, rows.pred, rows.skewed
     features = _rank_features(predictions, target, run.importance)[: run.max_feature_plots]
     if not features:
         report.add("features", _note("no numeric or date input columns in the predictions."))
@@ -322,17 +329,16 @@ def _slug(name: str) -> str:
 def _map_section(report: _Report, run: RunFiles) -> None:
     if (rows := _rows(report, run, "map")) is None:
         return
-    predictions, target = rows
+    predictions, target = rows.predictions, rows.target
     lat, lon = _find_column(predictions, _LAT_NAMES), _find_column(predictions, _LON_NAMES)
     if not (lat and lon):
         report.add("map", _note("no latitude/longitude columns in the predictions."))
         return
-    skewed = _skewed(_truth_and_pred(predictions, target)[0])
     report.figure(
         "map",
         "map",
         lambda: plots.geo_map(
-            predictions, lat, lon, target, f"{target}_pred", log_color=skewed, units=run.units
+            predictions, lat, lon, target, rows.pred, log_color=rows.skewed, units=run.units
         ),
         f"True and predicted {target} by location, on a shared colour scale.",
     )
@@ -407,8 +413,7 @@ def _importance_section(report: _Report, run: RunFiles) -> None:
 def _worst_section(report: _Report, run: RunFiles) -> None:
     if (rows := _rows(report, run, "worst")) is None:
         return
-    predictions, target = rows
-    pred = f"{target}_pred"
+    predictions, target, pred = rows.predictions, rows.target, rows.pred
     err = (pl.col(pred).cast(pl.Float64) - pl.col(target).cast(pl.Float64)).alias("error")
     worst = (
         predictions.with_columns(err)
@@ -464,21 +469,24 @@ BOXPLOTS: Section = (
 IMPORTANCE: Section = ("importance", "Feature importance", _importance_section)
 SPEC: Section = ("spec", "Specification", _spec_section)
 
+
+def report_sections(own: list[Section], worst: Section) -> list[Section]:
+    """A kind of target's sections in the frame every report shares: the answer, summary and
+    loss first; the inputs, importance, the ``worst`` rows and the specification last."""
+    return [ANSWER, SUMMARY, LOSS, *own, BOXPLOTS, IMPORTANCE, worst, SPEC]
+
+
 #: The report's sections, in order; another kind of target can bring its own list.
-REGRESSION_SECTIONS: list[Section] = [
-    ANSWER,
-    SUMMARY,
-    LOSS,
-    ("r2", "R² curves", _r2_section),
-    ("predicted", "Predicted vs true", _predicted_section),
-    ("residuals", "Residuals and errors", _residuals_section),
-    ("features", "Predictions by feature", _features_section),
-    ("map", "Map", _map_section),
-    BOXPLOTS,
-    IMPORTANCE,
+REGRESSION_SECTIONS: list[Section] = report_sections(
+    [
+        ("r2", "R² curves", _r2_section),
+        ("predicted", "Predicted vs true", _predicted_section),
+        ("residuals", "Residuals and errors", _residuals_section),
+        ("features", "Predictions by feature", _features_section),
+        ("map", "Map", _map_section),
+    ],
     ("worst", "Worst predictions", _worst_section),
-    SPEC,
-]
+)
 
 
 #: Section anchors and headings, in report order.
