@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from matplotlib.image import imread
 
-from conftest import train_houses
+from _runs import train_houses
 from nnforge.inspection import run_importance
 from nnforge.report import SECTIONS, write_report
 from nnforge.training.rundir import RunDirDamagedError
