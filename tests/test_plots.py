@@ -415,3 +415,25 @@ def test_price_axes_show_dollars(tmp_path: Path) -> None:
     assert all(x.startswith("$") for x in _tick_texts(fig, "y"))
     fig.canvas.draw()
     assert all(x.get_text()[:2] in ("20",) for x in fig.axes[0].get_xticklabels() if x.get_text())
+
+
+@pytest.mark.parametrize(
+    ("empty", "code"),
+    [("upper right", 1), ("upper left", 2), ("lower left", 3), ("lower right", 4)],
+)
+def test_legend_goes_to_the_corner_without_data(empty, code):
+    """The cheap replacement of loc="best": scatter points and line segments both count."""
+    from nnforge.plots._base import _CORNERS, _figure, _legend
+
+    ax = _figure(4, 3).add_subplot()
+    rng = np.random.default_rng(0)
+    for loc, (u0, u1, v0, v1) in _CORNERS.items():
+        if loc == empty:
+            continue
+        if loc in ("upper left", "lower right"):  # a segment across it, no vertex inside
+            mid = 0.5 if v0 > 0.5 else -0.5
+            ax.plot([(u0 + u1) / 2] * 2, [mid, mid + 1.0], label=loc)
+        else:
+            ax.scatter(rng.uniform(u0, u1, 50), rng.uniform(v0, v1, 50), label=loc)
+    ax.set_xlim(0, 1), ax.set_ylim(0, 1)
+    assert _legend(ax)._loc == code

@@ -79,6 +79,50 @@ def _vector(x: Any, name: str) -> np.ndarray:
     return arr
 
 
+# Matplotlib's order of preference among the corners when several are equally empty.
+_CORNERS = {
+    "upper right": (0.6, 1.0, 0.65, 1.0),
+    "upper left": (0.0, 0.4, 0.65, 1.0),
+    "lower left": (0.0, 0.4, 0.0, 0.35),
+    "lower right": (0.6, 1.0, 0.0, 0.35),
+}
+
+
+def _legend(ax: Axes, **kwargs: Any) -> Any:
+    """``ax.legend`` in the corner that covers the fewest data points.
+
+    Matplotlib's ``loc="best"`` tests every candidate box against every vertex and every point
+    of a scatter: on the report's 20,000-point figures that was 40 % of their drawing time. Here
+    the points (line vertices, resampled so long segments count, and scatter offsets) are
+    counted in each corner in one vectorised pass.
+    """
+    ax.get_xlim(), ax.get_ylim()  # settle autoscaled limits before transforming
+    parts = [_resampled(line.get_xydata()) for line in ax.get_lines()]
+    parts += [np.asarray(c.get_offsets(), dtype=float).reshape(-1, 2) for c in ax.collections]
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return ax.legend(loc="upper right", **kwargs)
+    uv = ax.transAxes.inverted().transform(ax.transData.transform(np.concatenate(parts)))
+    u, v = uv[np.isfinite(uv).all(axis=1)].T
+    counts = {
+        loc: int(np.count_nonzero((u >= u0) & (u <= u1) & (v >= v0) & (v <= v1)))
+        for loc, (u0, u1, v0, v1) in _CORNERS.items()
+    }
+    return ax.legend(loc=min(counts, key=counts.__getitem__), **kwargs)
+
+
+def _resampled(xy: np.ndarray, n: int = 200) -> np.ndarray:
+    """A polyline's vertices plus ``n`` points evenly spread along its index."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if len(xy) < 2:
+        return xy
+    t = np.linspace(0, len(xy) - 1, n)
+    i = np.arange(len(xy))
+    return np.concatenate(
+        [xy, np.column_stack([np.interp(t, i, xy[:, 0]), np.interp(t, i, xy[:, 1])])]
+    )
+
+
 def _note(ax: Axes, text: str) -> None:
     """Write a centred grey note in an empty axes."""
     ax.text(0.5, 0.5, text, ha="center", va="center", color="0.4", transform=ax.transAxes)

@@ -23,6 +23,7 @@ from nnforge.plots._base import (
     _float,
     _halo,
     _label,
+    _legend,
     _money_ticks,
     _note,
     _plain_ticks,
@@ -136,7 +137,7 @@ def predictions_by_feature(
     ax.set_xlabel(_label(feature, units))
     ax.set_ylabel(_label(target, units))
     ax.set_title(title or f"True and predicted {target} by {feature}")
-    ax.legend(handles=handles, loc="best", fontsize="small")
+    _legend(ax, handles=handles, fontsize="small")
     ax.grid(True, alpha=0.3)
     _money_ticks(ax, "y", _label(target, units))
     if categories is None and not temporal:

@@ -18,6 +18,7 @@ from nnforge.plots._base import (
     _axes,
     _figure,
     _fold_colors,
+    _legend,
     _note,
     _require_columns,
     _use_log,
@@ -201,7 +202,7 @@ def metric_curves(
     if len(folds) > 1:
         epochs, mean, _ = _mean_std(rows, metric)
         ax.plot(epochs, mean, color="black", lw=2.0, ls="--", label="mean")
-    ax.legend(fontsize="small", ncol=2 if len(folds) > 4 else 1)
+    _legend(ax, fontsize="small", ncol=2 if len(folds) > 4 else 1)
     return fig
 
 
@@ -255,7 +256,7 @@ def compare_runs(
         default_log = None if "loss" in metric else False
         if _use_log(np.concatenate(values), default_log if log is None else log):
             ax.set_yscale("log")
-        ax.legend(loc="best", fontsize="small")
+        _legend(ax, fontsize="small")
     else:
         _note(ax, f"no run recorded `{metric}`")
     ax.set_xlabel("epoch")
