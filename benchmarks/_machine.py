@@ -17,12 +17,19 @@ def machine() -> dict[str, Any]:
             if line.startswith("model name"):
                 info["cpu"] = line.split(":", 1)[1].strip()
                 break
+    info.setdefault("cpu", platform.processor() or platform.machine())
     with contextlib.suppress(ImportError):
-        import numpy  # noqa: F401  (loads the BLAS that threadpool_info reports)
-        from threadpoolctl import threadpool_info
-
         info["blas"] = [
             f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
-            for i in threadpool_info()
+            for i in blas_info()
         ]
     return info
+
+
+def blas_info() -> list[dict[str, Any]]:
+    """The BLAS (and OpenMP) pools threadpoolctl sees: library, kernel, threads, version, file."""
+    import numpy  # noqa: F401  (loads the BLAS that threadpool_info reports)
+    from threadpoolctl import threadpool_info
+
+    keep = ("user_api", "internal_api", "architecture", "num_threads", "version", "filepath")
+    return [{k: v for k, v in info.items() if k in keep} for info in threadpool_info()]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -32,37 +31,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _machine  # benchmarks/_machine.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 CLI = "import sys; from nnforge.cli import main; sys.exit(main())"
 
 
-def cpu_model() -> str:
-    """The CPU model as ``lscpu`` prints it (``platform.processor()`` as a fallback)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return platform.processor() or "unknown"
-    for line in out.splitlines():
-        if line.startswith("Model name:"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
-
-
 def machine() -> dict[str, Any]:
-    """CPU, cores, BLAS kernel and JAX's version and devices (in a child: JAX starts threads)."""
-    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl reports)
-    from threadpoolctl import threadpool_info
-
+    """The shared hardware header (``_machine.machine``), the OpenBLAS variables, and JAX's
+    version and devices (probed in a child: importing JAX starts threads)."""
     probe = "import jax; print(jax.__version__, [str(d) for d in jax.devices()])"
     jax = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "blas": [
-            {k: info.get(k) for k in ("internal_api", "architecture", "num_threads", "version")}
-            for info in threadpool_info()
-        ],
+        **_machine.machine(),
         "jax": jax.stdout.strip() or f"not installed ({jax.stderr.strip().splitlines()[-1]})",
         "openblas_env": {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")},
     }
@@ -130,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="numpy,jax")
     args = parser.parse_args(argv)
     info = machine()
-    print(f"CPU: {info['cpu']}, {info['cores']} cores; JAX: {info['jax']}")
+    print(f"CPU: {info['cpu']}, {info['cpus']} cores; JAX: {info['jax']}")
     print(f"BLAS: {info['blas']}; load average: {os.getloadavg()}")
     backends = args.backends.split(",")
     rows = []

@@ -10,9 +10,13 @@ Each (peer, layout) runs in fresh child processes so that thread settings and pe
 own. A layout is ``1p1t`` (one process, one BLAS/torch thread), ``1p2t`` (one process, two
 threads) or ``2p1t`` (the folds split over two processes of one thread each, started together).
 
+This file is the harness (launch, watch memory, score); the workload and the folds are
+in ``_workload.py``, each library's peer in ``_peers_<library>.py``, the header and the table
+in ``_seed_report.py``, all beside it.
+
 Usage::
 
-    python benchmarks/seed_workload.py                      # 8 folds x 20 epochs, every peer
+    python benchmarks/seed_workload.py                      # 8 folds x 40 epochs, every peer
     python benchmarks/seed_workload.py --epochs 3 --folds 2 --peers torch,nnforge
     python benchmarks/seed_workload.py --full               # 8 x 500 through `nnforge train`
 
@@ -25,29 +29,26 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import itertools
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import _machine  # benchmarks/_machine.py and the modules below: beside this script
+import _peers_jax
+import _peers_nnforge
+import _peers_sklearn
+import _peers_torch
 import numpy as np
+from _seed_report import machine_info, print_hardware, print_table
+from _workload import ADAM, BATCH, HIDDEN, UNITS, EpochClock, Fold, data_path, installed, prepare
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-KC_SPEC = "examples/king_county/dataset.json"
-HIDDEN, UNITS, BATCH = 8, 35, 128
-ADAM = {"lr": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}
-OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+RESULTS = Path(__file__).resolve().parent / "results"
 
 # Peer -> layouts it runs by default. torch.compile and the single-process nnforge runs are
 # cheap to add with --layouts; these defaults keep `make bench` to a few minutes on 2 cores.
@@ -71,455 +72,14 @@ PEER_NEEDS = {
 }
 
 
-# -- data ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class Fold:
-    """One fold's model-ready arrays (float32, normalised) and the way back to dollars."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_valid: np.ndarray
-    y_valid: np.ndarray
-    index: int  # the fold's number: seeds derive from it, whichever process trains it
-    price_valid: np.ndarray | None = None  # held-out prices in dollars
-    inverse: Callable[[np.ndarray], np.ndarray] | None = None  # model output -> dollars
-
-    def to_dollars(self, y: np.ndarray) -> np.ndarray:
-        return np.asarray(self.inverse(np.asarray(y, np.float64).reshape(-1, 1))).reshape(-1)
-
-
-def data_path(arg: str | None) -> Path:
-    """The King County data: ``--data``, else as nnforge finds it (the packaged copy last)."""
-    from nnforge.datasets import king_county_path
-
-    try:
-        return king_county_path(arg)
-    except FileNotFoundError as exc:
-        raise SystemExit(f"{exc}. Pass --data PATH") from None
-
-
-def split_rows(n_rows: int, k: int, seed: int) -> list[np.ndarray]:
-    """The held-out rows of each fold, drawn as nnforge's trainer draws them for this seed."""
-    from nnforge.model import KFolds
-    from nnforge.training import split_rows as nnforge_split_rows
-
-    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(4)[0])
-    return nnforge_split_rows(KFolds(k=k), n_rows, rng)
-
-
-def plain_features(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The seed's 34 inputs and log10(price), before min-max, with plain Polars."""
-    import polars as pl
-
-    raw = (
-        pl.read_parquet(path)
-        if path.suffix == ".parquet"
-        else pl.read_csv(path, infer_schema_length=0)
-    )
-    df = raw.drop("id", "zipcode", "sqft_living15", "sqft_lot15")
-    df = df.with_columns(pl.exclude("date").cast(pl.Float64))
-    date = pl.col("date").str.strptime(pl.Datetime, "%Y%m%dT%H%M%S")
-    df = df.with_columns(
-        date.dt.month().cast(pl.Float64).alias("month"),
-        (date.dt.epoch("s")).cast(pl.Float64).alias("timestamp"),
-        pl.when(pl.col("yr_renovated") == 0)
-        .then(pl.col("yr_built"))
-        .otherwise(pl.col("yr_renovated"))
-        .alias("yr_renovated"),
-        pl.col("sqft_living", "sqft_above", "price").log10(),
-    ).drop("date")
-    inputs = [c for c in df.columns if c != "price"]
-    df = df.with_columns([(pl.col(c) ** 2).alias(f"{c}^2") for c in inputs])
-    names = [c for c in df.columns if c != "price"]
-    return df.select(names).to_numpy(), df["price"].to_numpy(), names
-
-
-def prepare_plain(path: Path, k: int, seed: int) -> tuple[list[Fold], list[str]]:
-    """Folds with min-max fitted on each fold's training rows, as nnforge's Pipeline does."""
-    x_all, y_all, names = plain_features(path)
-    folds = []
-    for valid in split_rows(len(x_all), k, seed):
-        train = np.setdiff1d(np.arange(len(x_all)), valid)
-        lo, hi = x_all[train].min(axis=0), x_all[train].max(axis=0)
-        scale = np.where(hi > lo, hi - lo, 1.0)
-        y_lo, y_hi = float(y_all[train].min()), float(y_all[train].max())
-
-        def norm(rows, lo=lo, scale=scale, y_lo=y_lo, y_hi=y_hi):
-            x = ((x_all[rows] - lo) / scale).astype(np.float32)
-            y = ((y_all[rows] - y_lo) / (y_hi - y_lo)).astype(np.float32)[:, None]
-            return x, y
-
-        def inverse(y, y_lo=y_lo, y_hi=y_hi):
-            return 10.0 ** (y * (y_hi - y_lo) + y_lo)
-
-        x_train, y_train = norm(train)
-        x_valid, y_valid = norm(valid)
-        folds.append(
-            Fold(x_train, y_train, x_valid, y_valid, len(folds), 10.0 ** y_all[valid], inverse)
-        )
-    return folds, names
-
-
-def benchmark_spec(filter_outliers: bool = False):
-    """The King County DatasetSpec of examples/king_county, by default without outlier filters.
-
-    Outlier filtering drops a different number of training rows per fold; without it every fold
-    trains on all its rows, which is what the seconds per fold-epoch are quoted for.
-    """
-    from nnforge.data import DatasetSpec
-
-    data = json.loads((ROOT / KC_SPEC).read_text())
-
-    def strip(node):
-        if isinstance(node, dict):
-            return {
-                key: (False if key == "filter_outliers" else strip(value))
-                for key, value in node.items()
-            }
-        return [strip(v) for v in node] if isinstance(node, list) else node
-
-    return DatasetSpec.model_validate(data if filter_outliers else strip(data))
-
-
-def prepare_nnforge(path: Path, k: int, seed: int) -> tuple[list[Fold], list[str]]:
-    """Folds through nnforge's own derive + per-fold Pipeline (the KC example spec)."""
-    from nnforge.data import Pipeline, derive, read_table
-
-    spec = benchmark_spec()
-    source = read_table(path)
-    frame = derive(spec, source, cache=False)
-    if frame.height != source.height:
-        msg = f"derive changed the row count ({source.height} -> {frame.height})"
-        raise RuntimeError(msg)
-    price = source["price"].cast(float).to_numpy()
-    folds, names = [], []
-    for valid in split_rows(frame.height, k, seed):
-        train = np.setdiff1d(np.arange(frame.height), valid)
-        pipe = Pipeline(spec).fit(frame[train])
-        _, x_train, y_train = pipe.to_arrays(pipe.transform(frame[train], training=True))
-        _, x_valid, y_valid = pipe.to_arrays(pipe.transform(frame[valid]))
-        folds.append(
-            Fold(
-                x_train,
-                y_train,
-                x_valid,
-                y_valid,
-                len(folds),
-                price[valid],
-                pipe.inverse_transform_outputs,
-            )
-        )
-        names = list(pipe.input_features_)
-    return folds, names
-
-
-def prepare(path: Path, k: int, seed: int, how: str) -> tuple[list[Fold], list[str], str]:
-    """nnforge's pipeline when it and the KC spec are there (``auto``), else plain Polars."""
-    if how == "nnforge" or (how == "auto" and (ROOT / KC_SPEC).is_file() and _has("nnforge.data")):
-        return (*prepare_nnforge(path, k, seed), "nnforge derive + Pipeline (no outlier filter)")
-    return (*prepare_plain(path, k, seed), "plain polars")
-
-
-def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    y_true, y_pred = np.asarray(y_true, np.float64).ravel(), np.asarray(y_pred, np.float64).ravel()
-    return float(1.0 - np.sum((y_true - y_pred) ** 2) / np.sum((y_true - y_true.mean()) ** 2))
-
-
-# -- peers (run inside a worker process) ---------------------------------------------------------
-
-
-class EpochClock:
-    """Wall time of every epoch of every fold, to split warm-up (compile) from steady state."""
-
-    def __init__(self) -> None:
-        self.epochs: list[list[float]] = []
-
-    def fold(self) -> None:
-        self.epochs.append([])
-        self._last = time.perf_counter()
-
-    def tick(self) -> None:
-        now = time.perf_counter()
-        self.epochs[-1].append(now - self._last)
-        self._last = now
-
-    def warmup(self) -> float:
-        """Extra time of each fold's first epoch over its median epoch, summed over folds."""
-        extra = 0.0
-        for times in self.epochs:
-            if len(times) > 1:
-                extra += max(0.0, times[0] - float(np.median(times[1:])))
-        return extra
-
-
-def padded_orders(rngs, counts: list[int], n_max: int) -> np.ndarray:
-    """One shuffled row order per replica, padded to ``n_max`` as the trainer pads them."""
-    from nnforge.training.loop import _padded_order
-
-    return np.stack([_padded_order(rng, n, n_max) for rng, n in zip(rngs, counts, strict=True)])
-
-
-def stack_padded(arrays: list[np.ndarray]) -> np.ndarray:
-    """(n_r, k) float32 arrays stacked into (R, max n_r, k), zero padded, as the trainer does."""
-    from nnforge.training.trainers import _pad
-
-    return _pad([np.asarray(a, np.float32) for a in arrays])[0]
-
-
-def run_nnforge(folds: list[Fold], epochs: int, seed: int, clock: EpochClock) -> list[np.ndarray]:
-    """All folds as replicas of one nnforge Network, batches gathered like the trainer does."""
-    from nnforge.nn import Adam, Dense, Network
-
-    R, n_in = len(folds), folds[0].x_train.shape[1]
-    layers = [Dense(UNITS, activation="relu") for _ in range(HIDDEN)] + [Dense(1)]
-    adam = Adam(
-        learning_rate=ADAM["lr"],
-        beta_1=ADAM["beta_1"],
-        beta_2=ADAM["beta_2"],
-        epsilon=ADAM["epsilon"],
-    )
-    net = Network(
-        n_inputs=n_in,
-        layers=layers,
-        loss="mse",
-        optimizer=adam,
-        replicas=R,
-        dtype="float32",
-        seed=[seed + f.index for f in folds],
-    )
-    x, y = stack_padded([f.x_train for f in folds]), stack_padded([f.y_train for f in folds])
-    counts = [len(f.x_train) for f in folds]
-    rngs = [np.random.default_rng(seed + 1000 + f.index) for f in folds]
-    # One table of rows per array and flat row numbers: a batch is one np.take, as in the trainer.
-    x_rows, y_rows = x.reshape(-1, n_in), y.reshape(-1, 1)
-    first_row = np.arange(R)[:, None] * x.shape[1]
-    xb, yb = np.empty((R, BATCH, n_in), np.float32), np.empty((R, BATCH, 1), np.float32)
-    clock.fold()
-    for _ in range(epochs):
-        order = padded_orders(rngs, counts, x.shape[1]) + first_row
-        for start in range(0, x.shape[1], BATCH):
-            rows = order[:, start : start + BATCH]
-            b = rows.shape[1]
-            net.train_step(
-                np.take(x_rows, rows, axis=0, out=xb[:, :b], mode="clip"),
-                np.take(y_rows, rows, axis=0, out=yb[:, :b], mode="clip"),
-            )
-        clock.tick()
-    pred = net.predict(stack_padded([f.x_valid for f in folds]))
-    return [pred[r, : len(f.x_valid)] for r, f in enumerate(folds)]
-
-
-def _torch_mlp(torch, n_in: int):
-    layers, width = [], n_in
-    for units in [UNITS] * HIDDEN + [1]:
-        lin = torch.nn.Linear(width, units)
-        torch.nn.init.xavier_uniform_(lin.weight)  # Glorot uniform
-        torch.nn.init.zeros_(lin.bias)
-        layers += [lin, torch.nn.ReLU()]
-        width = units
-    return torch.nn.Sequential(*layers[:-1])  # linear output
-
-
-def run_torch(folds, epochs, seed, clock, *, compile_model: bool = False) -> list[np.ndarray]:
-    """One PyTorch model per fold, trained sequentially (eager, or torch.compile)."""
-    import torch
-
-    preds = []
-    for f in folds:
-        torch.manual_seed(seed + f.index)
-        model = _torch_mlp(torch, f.x_train.shape[1])
-        opt = torch.optim.Adam(
-            model.parameters(),
-            lr=ADAM["lr"],
-            betas=(ADAM["beta_1"], ADAM["beta_2"]),
-            eps=ADAM["epsilon"],
-        )
-        forward = torch.compile(model) if compile_model else model
-        x, y = torch.from_numpy(f.x_train), torch.from_numpy(f.y_train)
-        gen = torch.Generator().manual_seed(seed + 1000 + f.index)
-        clock.fold()
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=gen)
-            for start in range(0, len(x), BATCH):
-                rows = order[start : start + BATCH]
-                opt.zero_grad(set_to_none=True)
-                loss = torch.nn.functional.mse_loss(forward(x[rows]), y[rows])
-                loss.backward()
-                opt.step()
-            clock.tick()
-        with torch.no_grad():
-            preds.append(model(torch.from_numpy(f.x_valid)).numpy())
-    return preds
-
-
-def run_torch_replicas(folds, epochs, seed, clock) -> list[np.ndarray]:
-    """PyTorch eager with nnforge's trick: all folds in one batched-matmul (bmm) network."""
-    import torch
-
-    R, n_in = len(folds), folds[0].x_train.shape[1]
-    torch.manual_seed(seed + folds[0].index)
-    params, width = [], n_in
-    for units in [UNITS] * HIDDEN + [1]:
-        limit = (6.0 / (width + units)) ** 0.5
-        w = (torch.rand(R, width, units) * 2 - 1) * limit
-        params += [w.requires_grad_(), torch.zeros(R, 1, units, requires_grad=True)]
-        width = units
-    opt = torch.optim.Adam(
-        params, lr=ADAM["lr"], betas=(ADAM["beta_1"], ADAM["beta_2"]), eps=ADAM["epsilon"]
-    )
-
-    def forward(x):
-        for j in range(0, len(params), 2):
-            x = torch.baddbmm(params[j + 1], x, params[j])
-            if j + 2 < len(params):
-                x = torch.relu(x)
-        return x
-
-    x = torch.from_numpy(stack_padded([f.x_train for f in folds]))
-    y = torch.from_numpy(stack_padded([f.y_train for f in folds]))
-    counts = [len(f.x_train) for f in folds]
-    rngs = [np.random.default_rng(seed + 1000 + f.index) for f in folds]
-    replica = torch.arange(R)[:, None]
-    clock.fold()
-    for _ in range(epochs):
-        order = torch.from_numpy(padded_orders(rngs, counts, x.shape[1]))
-        for start in range(0, x.shape[1], BATCH):
-            rows = order[:, start : start + BATCH]
-            opt.zero_grad(set_to_none=True)
-            # sum of per-replica means: each replica's gradient is its own MSE's gradient
-            loss = ((forward(x[replica, rows]) - y[replica, rows]) ** 2).mean(dim=(1, 2)).sum()
-            loss.backward()
-            opt.step()
-        clock.tick()
-    with torch.no_grad():
-        pred = forward(torch.from_numpy(stack_padded([f.x_valid for f in folds]))).numpy()
-    return [pred[r, : len(f.x_valid)] for r, f in enumerate(folds)]
-
-
-def run_sklearn(folds, epochs, seed, clock) -> list[np.ndarray]:
-    """scikit-learn MLPRegressor, one per fold, Adam with Keras' epsilon, no early stopping."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPRegressor
-
-    preds = []
-    for f in folds:
-        mlp = MLPRegressor(
-            hidden_layer_sizes=(UNITS,) * HIDDEN,
-            activation="relu",
-            solver="adam",
-            alpha=0.0,
-            batch_size=BATCH,
-            learning_rate_init=ADAM["lr"],
-            beta_1=ADAM["beta_1"],
-            beta_2=ADAM["beta_2"],
-            epsilon=ADAM["epsilon"],
-            max_iter=epochs,
-            shuffle=True,
-            tol=0.0,
-            n_iter_no_change=10**9,
-            early_stopping=False,
-            random_state=seed + f.index,
-        )
-        clock.fold()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            mlp.fit(f.x_train, f.y_train.ravel())
-        # sklearn has no per-epoch hook: spread the fit evenly (no warm-up to separate)
-        total = time.perf_counter() - clock._last
-        clock.epochs[-1] = [total / epochs] * epochs
-        preds.append(mlp.predict(f.x_valid).reshape(-1, 1))
-    return preds
-
-
-def run_jax(folds, epochs, seed, clock) -> list[np.ndarray]:
-    """JAX (CPU): all folds vmapped, one epoch = one ``jit(vmap(lax.scan over batches))`` call.
-
-    Each replica's epoch is a scan of Adam steps (Keras' formula, as nnforge) over its shuffled,
-    padded row order; the order comes from the same generators as nnforge's, the last partial
-    batch is one more step, and ``vmap`` runs the folds together as nnforge's replicas do.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    R, n_in = len(folds), folds[0].x_train.shape[1]
-    widths = [n_in] + [UNITS] * HIDDEN + [1]
-    b1, b2, eps, lr = ADAM["beta_1"], ADAM["beta_2"], ADAM["epsilon"], ADAM["lr"]
-
-    def init(key):
-        params = []
-        for fan_in, fan_out in itertools.pairwise(widths):
-            key, sub = jax.random.split(key)
-            limit = (6.0 / (fan_in + fan_out)) ** 0.5  # Glorot uniform, zero biases
-            w = jax.random.uniform(sub, (fan_in, fan_out), jnp.float32, -limit, limit)
-            params.append((w, jnp.zeros((fan_out,), jnp.float32)))
-        return params
-
-    def forward(params, x):
-        for i, (w, b) in enumerate(params):
-            x = x @ w + b
-            if i < len(params) - 1:
-                x = jax.nn.relu(x)
-        return x
-
-    grad = jax.grad(lambda params, x, y: jnp.mean((forward(params, x) - y) ** 2))
-
-    def step(state, batch):
-        params, m, v, t = state
-        g = grad(params, *batch)
-        t = t + 1.0
-        alpha = lr * jnp.sqrt(1.0 - b2**t) / (1.0 - b1**t)
-        m = jax.tree.map(lambda m, g: m + (g - m) * (1.0 - b1), m, g)
-        v = jax.tree.map(lambda v, g: v + (g * g - v) * (1.0 - b2), v, g)
-        params = jax.tree.map(lambda p, m, v: p - alpha * m / (jnp.sqrt(v) + eps), params, m, v)
-        return (params, m, v, t), None
-
-    def epoch(state, x, y, order):  # one replica: x (n_max, n_in), order (n_max,)
-        full = order.shape[0] // BATCH * BATCH
-        xs, ys = x[order[:full]], y[order[:full]]
-        batches = (xs.reshape(-1, BATCH, n_in), ys.reshape(-1, BATCH, 1))
-        state, _ = jax.lax.scan(step, state, batches)
-        if full < order.shape[0]:
-            state, _ = step(state, (x[order[full:]], y[order[full:]]))
-        return state
-
-    run_epoch = jax.jit(jax.vmap(epoch))
-    params = jax.vmap(init)(jnp.stack([jax.random.PRNGKey(seed + f.index) for f in folds]))
-    zeros = jax.tree.map(jnp.zeros_like, params)
-    state = (params, zeros, zeros, jnp.zeros(R, jnp.float32))
-    x = jnp.asarray(stack_padded([f.x_train for f in folds]))
-    y = jnp.asarray(stack_padded([f.y_train for f in folds]))
-    counts = [len(f.x_train) for f in folds]
-    rngs = [np.random.default_rng(seed + 1000 + f.index) for f in folds]
-    clock.fold()
-    for _ in range(epochs):  # the first epoch includes compilation (the warm-up column)
-        order = jnp.asarray(padded_orders(rngs, counts, x.shape[1]))
-        state = jax.block_until_ready(run_epoch(state, x, y, order))
-        clock.tick()
-    pred = np.asarray(
-        jax.vmap(forward)(state[0], jnp.asarray(stack_padded([f.x_valid for f in folds])))
-    )
-    return [pred[r, : len(f.x_valid)] for r, f in enumerate(folds)]
-
-
 PEERS = {
-    "nnforge": run_nnforge,
-    "jax": run_jax,
-    "torch": run_torch,
-    "torch-compile": lambda *a: run_torch(*a, compile_model=True),
-    "torch-replicas": run_torch_replicas,
-    "sklearn": run_sklearn,
+    "nnforge": _peers_nnforge.run_nnforge,
+    "jax": _peers_jax.run_jax,
+    "torch": _peers_torch.run_torch,
+    "torch-compile": lambda *a: _peers_torch.run_torch(*a, compile_model=True),
+    "torch-replicas": _peers_torch.run_torch_replicas,
+    "sklearn": _peers_sklearn.run_sklearn,
 }
-
-
-def blas_info() -> list[dict[str, Any]]:
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return []
-    keep = ("user_api", "internal_api", "architecture", "num_threads", "version", "filepath")
-    return [{k: v for k, v in info.items() if k in keep} for info in threadpool_info()]
 
 
 def worker_main(args: argparse.Namespace) -> None:
@@ -532,7 +92,9 @@ def worker_main(args: argparse.Namespace) -> None:
 
         print("READY", flush=True)
         sys.stdin.readline()
-        Path(f"{tag}.json").write_text(json.dumps({**run_api(args), "blas": blas_info()}))
+        Path(f"{tag}.json").write_text(
+            json.dumps({**_peers_nnforge.run_api(args), "blas": _machine.blas_info()})
+        )
         return
 
     data = np.load(Path(args.workdir) / "folds.npz")
@@ -547,7 +109,7 @@ def worker_main(args: argparse.Namespace) -> None:
     clock = EpochClock()
     run = PEERS[args.worker]
     with threadpool_limits(args.threads):
-        blas = blas_info()
+        blas = _machine.blas_info()
         print("READY", flush=True)
         sys.stdin.readline()
         start, cpu = time.time(), time.process_time()
@@ -651,7 +213,9 @@ def launch(peer: str, layout: str, folds: list[Fold], args, workdir: Path) -> di
         if proc.stdout.readline().strip() != "READY":
             proc.wait()
             return {"error": f"worker exited with code {proc.returncode} before starting"}
-    with PeakRSS([p.pid for p in procs]) if _has("psutil") else contextlib.nullcontext() as rss:
+    with (
+        PeakRSS([p.pid for p in procs]) if installed("psutil") else contextlib.nullcontext() as rss
+    ):
         for proc in procs:
             proc.stdin.write("GO\n")
             proc.stdin.flush()
@@ -724,213 +288,9 @@ def scores(folds: list[Fold], preds: dict[int, np.ndarray]) -> dict[str, Any]:
     }
 
 
-def _has(module: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-# -- nnforge through its public training API ------------------------------------------------------
-
-
-def api_model(epochs: int, folds: int, seed: int, validate_every: int = 0):
-    """The seed's network as an nnforge Model spec on the KC example dataset spec."""
-    from nnforge.model import KFolds, LayerSpec, Model
-    from nnforge.nn import Adam
-
-    hidden = LayerSpec(units=UNITS, activation="relu", kernel_initializer="glorot_uniform")
-    return Model(
-        dataset=benchmark_spec(),
-        layers=[hidden] * HIDDEN + [LayerSpec(units=1, activation="linear")],
-        loss="mse",
-        optimizer=Adam(
-            learning_rate=ADAM["lr"],
-            beta_1=ADAM["beta_1"],
-            beta_2=ADAM["beta_2"],
-            epsilon=ADAM["epsilon"],
-        ),
-        batch_size=BATCH,
-        epochs=epochs,
-        trainer=KFolds(k=folds),
-        validate_every=validate_every,
-        seed=seed,
-        dtype="float32",
-    )
-
-
-def run_api(args: argparse.Namespace) -> dict[str, Any]:
-    """``nnforge.training`` end to end on the same folds: derive, pipelines, workers, training.
-
-    Validation runs on the last epoch only, as for the peers. The time per fold-epoch is taken
-    between the moment every fold finished its first epoch and the last epoch's end, so worker
-    start-up and the first epoch are the warm-up; preprocessing is reported apart.
-    """
-    from nnforge.training import Trainer
-    from nnforge.training.callbacks import Callback
-
-    folds, epochs = args.folds, args.epochs
-    model = api_model(epochs, folds, args.seed)
-    marks: dict[str, float] = {}
-
-    class Clock(Callback):
-        def on_train_begin(self, info) -> None:
-            marks["begin"] = time.time()
-
-        def on_epoch_end(self, m) -> None:
-            marks.setdefault(f"first{m.fold}", time.time())
-            marks["last"] = time.time()
-
-    # The trainer draws the folds with split_rows from the same seed: the peers' folds.
-    trainer = Trainer(model, workers=args.workers, callbacks=[Clock()], progress=False, cache=False)
-    start = time.time()
-    result = trainer.fit(data_path(args.data))
-    end = time.time()
-    first = max(v for k, v in marks.items() if k.startswith("first"))
-    return {
-        "start": marks["begin"],
-        "end": marks["last"],
-        "warmup_s": first - marks["begin"],
-        "steady_s_per_fold_epoch": (marks["last"] - first) / max(1, folds * (epochs - 1)),
-        "preprocess_s": marks["begin"] - start,
-        "evaluate_s": end - marks["last"],
-        "workers": result.summary.get("workers"),
-        "r2_oof": result.summary["oof_r2"],
-        "r2_folds": [f.r2 for f in result.evaluation.folds],
-        "r2_norm_log": None,
-    }
-
-
-# -- report --------------------------------------------------------------------------------------
-
-
-def machine_info() -> dict[str, Any]:
-    """The hardware and libraries every figure depends on (printed first, stored in the JSON)."""
-    info: dict[str, Any] = {
-        "python": platform.python_version(),
-        "cpu": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "numpy": np.__version__,
-        "blas": blas_info(),
-        "env": {v: os.environ.get(v) for v in OPENBLAS_VARS},
-        "date": time.strftime("%Y-%m-%d"),
-    }
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
-    for mod in ("torch", "sklearn", "polars", "jax"):
-        with contextlib.suppress(ImportError):
-            info[mod] = __import__(mod).__version__
-    info["subnormals"] = subnormal_penalty()
-    return info
-
-
-def subnormal_penalty(n: int = 40_000, repeat: int = 200) -> dict[str, Any]:
-    """An Adam-like update of ``n`` float32 values, normal vs subnormal, and nnforge's guard.
-
-    Some CPUs (Intel's especially) run arithmetic on subnormal floats (below 1.18e-38) many
-    times slower; long trainings get there (docs/DESIGN.md, "Floating-point mode").
-    """
-    from nnforge.nn import fpmode
-
-    def best_of(scale: float) -> float:
-        rng = np.random.default_rng(0)
-        p, g = (rng.normal(size=(2, n)) * scale).astype(np.float32)
-        m, v, tmp = np.full(n, scale, np.float32), np.full(n, scale, np.float32), np.empty_like(p)
-        best = np.inf
-        for _ in range(repeat):
-            start = time.perf_counter()
-            np.subtract(g, m, out=tmp)
-            tmp *= 0.1
-            m += tmp
-            np.multiply(g, g, out=tmp)
-            tmp -= v
-            tmp *= 0.001
-            v += tmp
-            np.sqrt(v, out=tmp)
-            tmp += 1e-7
-            np.divide(m, tmp, out=tmp)
-            tmp *= 1e-3
-            p -= tmp
-            best = min(best, time.perf_counter() - start)
-        return best
-
-    normal, subnormal = best_of(1e-3), best_of(1e-39)
-    with fpmode.flush_denormals():
-        flushed = best_of(1e-39)
-    return {
-        "n": n,
-        "normal_us": normal * 1e6,
-        "subnormal_us": subnormal * 1e6,
-        "subnormal_flushed_us": flushed * 1e6,
-        "penalty": subnormal / normal,
-        "nnforge_flush_to_zero": fpmode.available(),
-        "flush_bits": None if fpmode.FLUSH_BITS is None else hex(fpmode.FLUSH_BITS),
-    }
-
-
-def print_hardware(info: dict[str, Any]) -> None:
-    """CPU model, core count, BLAS library and kernel, the subnormal penalty: the first lines."""
-    usable = info.get("usable_cpus")
-    print(
-        f"date {info['date']}; CPU: {info.get('cpu')}, {info['cpus']} logical CPUs"
-        + (f" ({usable} usable)" if usable and usable != info["cpus"] else "")
-        + f"; 1-min load {os.getloadavg()[0]:.2f}"
-    )
-    blas = ", ".join(
-        f"{b.get('internal_api')} {b.get('version')} kernel {b.get('architecture')}"
-        f" ({b.get('num_threads')} threads)"
-        for b in info["blas"]
-    )
-    libs = ", ".join(f"{m} {info[m]}" for m in ("torch", "sklearn", "jax") if m in info)
-    print(f"BLAS (threadpoolctl): {blas or 'unknown'}; numpy {info['numpy']}; {libs}")
-    sub = info["subnormals"]
-    print(
-        f"subnormal floats: an Adam update of {sub['n'] // 1000}k float32 takes "
-        f"{sub['normal_us']:.0f} µs normal, {sub['subnormal_us']:.0f} µs subnormal "
-        f"({sub['penalty']:.1f}x), {sub['subnormal_flushed_us']:.0f} µs with flush-to-zero; "
-        f"nnforge flush-to-zero: {'on' if sub['nnforge_flush_to_zero'] else 'UNAVAILABLE'}",
-        flush=True,
-    )
-
-
-def print_table(rows: list[dict[str, Any]], best: dict[str, Any] | None) -> None:
-    head = (
-        f"{'peer':<15}{'layout':<7}{'s/fold-epoch':>13}{'cpu s/f-e':>10}{'warm-up s':>10}"
-        f"{'nnforge/peer':>13}{'speed-up':>9}{'R² $ oof':>10}{'R² log':>8}{'peak MiB':>9}"
-        f"{'late/early':>11}{'load':>6}"
-    )
-    print(head)
-    print("-" * len(head))
-    for row in rows:
-        if "s_per_fold_epoch" not in row:
-            print(f"{row['peer']:<15}{row['layout']:<7}  {row.get('skipped') or row.get('error')}")
-            continue
-        ratio = row.get("nnforge_over_peer")
-        speed = f"{1 / ratio:>8.1f}x" if ratio else f"{'':>9}"
-        norm, cpu = row.get("r2_norm_log"), row.get("cpu_s_per_fold_epoch")
-        print(
-            f"{row['peer']:<15}{row['layout']:<7}{row['s_per_fold_epoch']:>13.4f}"
-            f"{(f'{cpu:.4f}' if cpu else ''):>10}{row['warmup_s']:>10.2f}"
-            f"{(f'{ratio:.3f}' if ratio else ''):>13}{speed}{row['r2_oof']:>10.4f}"
-            f"{(f'{norm:.4f}' if norm is not None else ''):>8}"
-            f"{(row['peak_rss_mib'] or 0):>9.0f}"
-            f"{(f'{drift:.2f}' if (drift := row.get('late_over_early')) else ''):>11}"
-            f"{row['load_before']:>6.1f}"
-        )
-    if best:
-        print(
-            f"\nnnforge reference: {best['peer']} {best['layout']} "
-            f"({best['s_per_fold_epoch']:.4f} s per fold-epoch); speed-up = peer / nnforge. "
-            "late/early: time of the last quarter of the epochs over the first quarter (after "
-            "the first epoch; > 1.2: the run slows down, e.g. subnormal floats). "
-            "load: 1-min load average before the row (2 cores; > 0.5 means other work ran)"
-        )
+def r2(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    y_true, y_pred = np.asarray(y_true, np.float64).ravel(), np.asarray(y_pred, np.float64).ravel()
+    return float(1.0 - np.sum((y_true - y_pred) ** 2) / np.sum((y_true - y_true.mean()) ** 2))
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -957,7 +317,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         np.savez(workdir / "folds.npz", **arrays)
         for peer in args.peers:
             layouts = args.layouts.get(peer, DEFAULT_LAYOUTS[peer])
-            missing = not _has(PEER_NEEDS[peer])
+            missing = not installed(PEER_NEEDS[peer])
             for layout in layouts:
                 row: dict[str, Any] = {"peer": peer, "layout": layout}
                 row["load_before"] = os.getloadavg()[0]  # other work on the machine skews it
@@ -1065,7 +425,7 @@ def full(args: argparse.Namespace) -> dict[str, Any]:
         print(f"full run: {args.folds} folds x {epochs} epochs through {how} ...", flush=True)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd)  # as a user runs it: the trainer picks its own threads
-        watch = PeakRSS([proc.pid]) if _has("psutil") else contextlib.nullcontext()
+        watch = PeakRSS([proc.pid]) if installed("psutil") else contextlib.nullcontext()
         with watch as rss:
             code = proc.wait()
         wall = time.perf_counter() - start
