@@ -26,23 +26,25 @@ from _workload import (
 )
 
 
+def _adam():
+    """nnforge's Adam with the workload's (Keras') hyperparameters."""
+    from nnforge.nn import Adam
+
+    lr, beta_1, beta_2, epsilon = (ADAM[k] for k in ("lr", "beta_1", "beta_2", "epsilon"))
+    return Adam(learning_rate=lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+
+
 def run_nnforge(folds: list[Fold], epochs: int, seed: int, clock: EpochClock) -> list[np.ndarray]:
     """All folds as replicas of one nnforge Network, batches gathered like the trainer does."""
-    from nnforge.nn import Adam, Dense, Network
+    from nnforge.nn import Dense, Network
 
     R, n_in = len(folds), folds[0].x_train.shape[1]
     layers = [Dense(UNITS, activation="relu") for _ in range(HIDDEN)] + [Dense(1)]
-    adam = Adam(
-        learning_rate=ADAM["lr"],
-        beta_1=ADAM["beta_1"],
-        beta_2=ADAM["beta_2"],
-        epsilon=ADAM["epsilon"],
-    )
     net = Network(
         n_inputs=n_in,
         layers=layers,
         loss="mse",
-        optimizer=adam,
+        optimizer=_adam(),
         replicas=R,
         dtype="float32",
         seed=[seed + f.index for f in folds],
@@ -75,19 +77,13 @@ def run_nnforge(folds: list[Fold], epochs: int, seed: int, clock: EpochClock) ->
 def api_model(epochs: int, folds: int, seed: int, validate_every: int = 0):
     """The seed's network as an nnforge Model spec on the KC example dataset spec."""
     from nnforge.model import KFolds, LayerSpec, Model
-    from nnforge.nn import Adam
 
     hidden = LayerSpec(units=UNITS, activation="relu", kernel_initializer="glorot_uniform")
     return Model(
         dataset=benchmark_spec(),
         layers=[hidden] * HIDDEN + [LayerSpec(units=1, activation="linear")],
         loss="mse",
-        optimizer=Adam(
-            learning_rate=ADAM["lr"],
-            beta_1=ADAM["beta_1"],
-            beta_2=ADAM["beta_2"],
-            epsilon=ADAM["epsilon"],
-        ),
+        optimizer=_adam(),
         batch_size=BATCH,
         epochs=epochs,
         trainer=KFolds(k=folds),

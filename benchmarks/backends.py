@@ -1,6 +1,6 @@
 """The full King County run through ``nnforge train --backend numpy`` and ``--backend jax``.
 
-Each backend trains the same spec (by default the tuned ``examples/king_county/spec.json``: 8
+Each backend trains the same spec (by default the tuned ``king-county`` spec of the package: 8
 folds x 500 epochs, validation every epoch) in a fresh ``nnforge train`` process, one after the
 other, alternating backends when ``--repeats`` > 1. Reported per run: the process's wall time
 (imports, preprocessing, JAX compilation and writing the run included), the trainer's own wall
@@ -12,7 +12,7 @@ Usage::
 
     python benchmarks/backends.py                      # the full tuned run, both backends
     python benchmarks/backends.py --epochs 50 --repeats 2
-    python benchmarks/backends.py --spec examples/king_county/seed_spec.json
+    python benchmarks/backends.py --spec king-county-seed   # or a spec file
 
 Run it through ``make bench`` (or ``make bench-backends``), which unsets ``OPENBLAS_CORETYPE`` /
 ``OPENBLAS_L2_SIZE``. Results also go to ``benchmarks/results/backends.json``.
@@ -105,12 +105,19 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--spec", type=Path, default=ROOT / "examples/king_county/spec.json")
+    parser.add_argument(
+        "--spec",
+        default="king-county",
+        help="a packaged example name (king-county, king-county-seed) or a spec file",
+    )
     parser.add_argument("--epochs", type=int, help="override the spec's epochs")
     parser.add_argument("--data", help="data file (default: the King County lookup)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--backends", default="numpy,jax")
     args = parser.parse_args(argv)
+    from nnforge.demos import EXAMPLES, example_spec
+
+    spec = example_spec(args.spec) if args.spec in EXAMPLES else Path(args.spec)
     info = machine()
     print(f"CPU: {info['cpu']}, {info['cpus']} cores; JAX: {info['jax']}")
     print(f"BLAS: {info['blas']}; load average: {os.getloadavg()}")
@@ -122,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
             results = {}
             for backend in order:
                 out = Path(tmp) / f"{backend}-{repeat}"
-                result = run_train(args.spec, backend, args.epochs, args.data, out)
+                result = run_train(spec, backend, args.epochs, args.data, out)
                 result["repeat"] = repeat
                 results[backend] = result
                 print(table([result]).splitlines()[-1], flush=True)
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     r["ratio"] = r["train_wall_s"] / reference
                 rows.append(r)
     print()
-    print(f"{args.spec.name}: 'vs numpy' = trainer wall time / the NumPy run's of that repeat")
+    print(f"{spec.name}: 'vs numpy' = trainer wall time / the NumPy run's of that repeat")
     print(table(rows))
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "backends.json"
