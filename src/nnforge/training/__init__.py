@@ -10,7 +10,8 @@ from nnforge.training.callbacks import (
 )
 from nnforge.training.evaluation import EpochMetrics, Evaluation, FoldResult
 from nnforge.training.run import Run, save_run
-from nnforge.training.trainers import Trainer, check_data, split_rows, train
+from nnforge.training.splits import split_rows
+from nnforge.training.trainers import Trainer, check_data, train
 
 __all__ = [
     "Callback",

@@ -1,15 +1,19 @@
-"""Stratified row splits for class targets: every fold keeps the file's class proportions.
+"""Row splits: which rows each fold holds out (:func:`split_rows`, as the spec's trainer says).
 
-Plain random folds of a small, imbalanced table can leave a fold without a rare class (then its
-model never learns it, or its held-out score is meaningless). These functions take the class of
-every row (integer codes) and a generator, so the same seed gives the same folds.
+For class targets the splits are stratified: plain random folds of a small, imbalanced table can
+leave a fold without a rare class (then its model never learns it, or its held-out score is
+meaningless). These functions take the class of every row (integer codes) and a generator, so
+the same seed gives the same folds.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["stratified_folds", "stratified_holdout"]
+from nnforge.exceptions import SpecError
+from nnforge.model import KFolds, Split, TrainerSpec
+
+__all__ = ["split_rows", "stratified_folds", "stratified_holdout"]
 
 
 def _grouped_order(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -52,3 +56,35 @@ def stratified_holdout(
     is_held = np.zeros(len(classes), dtype=bool)
     is_held[taken] = True
     return np.flatnonzero(is_held), np.flatnonzero(~is_held)
+
+
+def split_rows(
+    trainer: TrainerSpec,
+    n_rows: int,
+    rng: np.random.Generator,
+    classes: np.ndarray | None = None,
+) -> list[np.ndarray]:
+    """The held-out row positions of every fold (sorted); the other rows train that fold.
+
+    ``KFolds(k)``: k disjoint parts of a permutation, so every row is held out once.
+    ``Split(ratio)``: one fold holding out the rows after the first ``ratio`` of a permutation.
+    ``classes`` (the class index of every row, for a class target) makes both stratified (see
+    :mod:`nnforge.training.splits`): every fold keeps the file's class mix.
+    """
+    if isinstance(trainer, KFolds):
+        if n_rows < trainer.k:
+            msg = f"`k`={trainer.k} folds need at least {trainer.k} rows. Received: {n_rows} rows"
+            raise SpecError(msg)
+        if classes is not None:
+            return stratified_folds(classes, trainer.k, rng)
+        return [np.sort(part) for part in np.array_split(rng.permutation(n_rows), trainer.k)]
+    if isinstance(trainer, Split):
+        n_train = round(n_rows * trainer.ratio)
+        if not 0 < n_train < n_rows:
+            msg = f"`ratio`={trainer.ratio} leaves no training or validation rows of {n_rows}"
+            raise SpecError(msg)
+        if classes is not None:
+            return [stratified_holdout(classes, 1.0 - trainer.ratio, rng)[0]]
+        return [np.sort(rng.permutation(n_rows)[n_train:])]
+    msg = f"`trainer` must be KFolds or Split. Received: trainer={trainer!r}"
+    raise TypeError(msg)

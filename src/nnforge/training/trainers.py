@@ -7,26 +7,21 @@ on its held-out rows in original units.
 
 Folds train simultaneously as replicas of one network (see :mod:`nnforge.training.loop`). With
 more than one worker, the folds are divided into groups and each group trains in its own process
-with one BLAS thread: on this workload (tiny matrices, per-call overhead dominated) a process per
-core beats BLAS threads, and replicas beat separate networks (see ``benchmarks/``).
+with one BLAS thread (:mod:`nnforge.training.workers`): on this workload (tiny matrices, per-call
+overhead dominated) a process per core beats BLAS threads, and replicas beat separate networks
+(see ``benchmarks/``). The folds' rows come from :func:`~nnforge.training.splits.split_rows`; the
+summary and the out-of-fold predictions from :mod:`nnforge.training.summary`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
-import multiprocessing as mp
 import os
-import pickle
-import queue as queue_module
 import shutil
-import sys
 import threading
 import time
-import traceback
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,11 +33,10 @@ from threadpoolctl import threadpool_limits
 
 from nnforge.data import Pipeline, derive, drop_missing_targets, read_table
 from nnforge.data.pipeline import one_hot_vocabulary
-from nnforge.data.targets import predicted_labels, probability_columns, resolve_classes
+from nnforge.data.targets import resolve_classes
 from nnforge.datasets import units_of
 from nnforge.exceptions import DivergenceError, SpecError
-from nnforge.metrics import GREATER_IS_BETTER, mean_absolute_error, r2_score, scores
-from nnforge.model import KFolds, Model, Split, TrainerSpec
+from nnforge.model import Model
 from nnforge.nn import Network, backends
 from nnforge.training.baselines import baseline_scores
 from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
@@ -53,12 +47,19 @@ from nnforge.training.evaluation import (
     check_finite_summary,
 )
 from nnforge.training.loop import GroupOutcome, ReplicaData, train_replicas
-from nnforge.training.processes import die_with_parent, graceful_stop
+from nnforge.training.processes import graceful_stop
 from nnforge.training.run import Run, save_run
 from nnforge.training.rundir import claim_run_dir, staging_dir
-from nnforge.training.splits import stratified_folds, stratified_holdout
+from nnforge.training.splits import split_rows, stratified_holdout
+from nnforge.training.summary import (
+    classification_summary,
+    join_predictions,
+    prediction_columns,
+    regression_summary,
+)
+from nnforge.training.workers import run_in_workers
 
-__all__ = ["FoldData", "Trainer", "check_data", "check_targets", "split_rows", "train"]
+__all__ = ["FoldData", "Trainer", "check_data", "check_targets", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -103,49 +104,8 @@ class _Context:
     baselines: dict[str, Any] | None = None  # regression: computed while the table exists
 
 
-def split_rows(
-    trainer: TrainerSpec,
-    n_rows: int,
-    rng: np.random.Generator,
-    classes: np.ndarray | None = None,
-) -> list[np.ndarray]:
-    """The held-out row positions of every fold (sorted); the other rows train that fold.
-
-    ``KFolds(k)``: k disjoint parts of a permutation, so every row is held out once.
-    ``Split(ratio)``: one fold holding out the rows after the first ``ratio`` of a permutation.
-    ``classes`` (the class index of every row, for a class target) makes both stratified (see
-    :mod:`nnforge.training.splits`): every fold keeps the file's class mix.
-    """
-    if isinstance(trainer, KFolds):
-        if n_rows < trainer.k:
-            msg = f"`k`={trainer.k} folds need at least {trainer.k} rows. Received: {n_rows} rows"
-            raise SpecError(msg)
-        if classes is not None:
-            return stratified_folds(classes, trainer.k, rng)
-        return [np.sort(part) for part in np.array_split(rng.permutation(n_rows), trainer.k)]
-    if isinstance(trainer, Split):
-        n_train = round(n_rows * trainer.ratio)
-        if not 0 < n_train < n_rows:
-            msg = f"`ratio`={trainer.ratio} leaves no training or validation rows of {n_rows}"
-            raise SpecError(msg)
-        if classes is not None:
-            return [stratified_holdout(classes, 1.0 - trainer.ratio, rng)[0]]
-        return [np.sort(rng.permutation(n_rows)[n_train:])]
-    msg = f"`trainer` must be KFolds or Split. Received: trainer={trainer!r}"
-    raise TypeError(msg)
-
-
 def _seed_ints(seed_seq: np.random.SeedSequence, n: int) -> list[int]:
     return [int(child.generate_state(1)[0]) for child in seed_seq.spawn(n)]
-
-
-def _pad(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Stack (n_r, k) arrays into (R, max n_r, k), zero padded, and return the counts."""
-    counts = np.array([len(a) for a in arrays], dtype=np.int64)
-    out = np.zeros((len(arrays), int(counts.max()), arrays[0].shape[1]), dtype=arrays[0].dtype)
-    for r, a in enumerate(arrays):
-        out[r, : len(a)] = a
-    return out, counts
 
 
 class Trainer:
@@ -385,7 +345,7 @@ class Trainer:
             for res in outcome.results:
                 cb.on_fold_end(res)
             return [outcome]
-        return _run_in_workers(self.model, groups, report, cb)  # empties `groups`
+        return run_in_workers(self.model, groups, report, cb)  # empties `groups`
 
     def _evaluate(
         self, folds: Sequence[FoldData], outcomes: Sequence[GroupOutcome], context: _Context
@@ -406,7 +366,7 @@ class Trainer:
         pred_frames, y_true, y_pred = [], [], []
         for f in folds:
             res, pred = by_fold[f.fold]
-            cols = {id_col: f.valid_ids, **_prediction_columns(model, f.pipeline, pred)}
+            cols = {id_col: f.valid_ids, **prediction_columns(model, f.pipeline, pred)}
             cols["fold"] = np.full(len(pred), f.fold, dtype=np.int64)
             pred_frames.append(pl.DataFrame(cols))
             if res.stopped != "diverged":
@@ -415,42 +375,26 @@ class Trainer:
         source = context.source
         if not isinstance(source, pl.DataFrame):
             source = read_table(source, **model.dataset.read_options())
-        predictions = _join_predictions(source, pl.concat(pred_frames), id_col)
+        predictions = join_predictions(source, pl.concat(pred_frames), id_col)
         history = sorted(context.history, key=lambda m: (m.fold, m.epoch))
         fold_networks = [networks[f.fold] for f in folds]
         pipelines = [f.pipeline for f in folds]
         if model.task == "classification":
-            summary = _classification_summary(model, folds, results, y_true, y_pred)
+            summary = classification_summary(model, folds, results, y_true, y_pred)
             summary["n_rows"], summary["n_predicted"] = context.n_rows, predictions.height
             summary["n_inputs"] = context.n_inputs
-            evaluation = Evaluation(folds=results, history=history, summary=summary)
-            return Run(None, model, pipelines, fold_networks, evaluation, predictions)
-        target = folds[0].pipeline.output_features_
-        scored = [r for r in results if r.r2 is not None]
-        best = max(scored, key=lambda r: r.r2).fold if scored else None
-        fold_r2 = np.array([r.r2 for r in scored]) if scored else np.array([np.nan])
-        summary: dict[str, Any] = {
-            "target": target[0] if len(target) == 1 else target,
-            "trainer": model.trainer.name,
-            "k": len(folds),
-            "epochs": model.epochs,
-            "n_rows": context.n_rows,
-            "n_inputs": context.n_inputs,
-            "n_predicted": predictions.height,
-            "oof_r2": float(r2_score(np.concatenate(y_true), np.concatenate(y_pred)))
-            if y_true
-            else None,
-            "oof_mae": float(mean_absolute_error(np.concatenate(y_true), np.concatenate(y_pred)))
-            if y_true
-            else None,
-            "mean_fold_r2": float(np.mean(fold_r2)),
-            "std_fold_r2": float(np.std(fold_r2)),
-            "best_fold": best,
-            "best_fold_r2": float(np.max(fold_r2)) if scored else None,
-            "diverged_folds": [r.fold for r in results if r.stopped == "diverged"],
-            "interrupted": any(r.stopped == "interrupted" for r in results),
-            "baselines": context.baselines,
-        }
+        else:
+            summary = regression_summary(
+                model,
+                folds,
+                results,
+                y_true,
+                y_pred,
+                n_rows=context.n_rows,
+                n_inputs=context.n_inputs,
+                n_predicted=predictions.height,
+                baselines=context.baselines,
+            )
         evaluation = Evaluation(folds=results, history=history, summary=summary)
         return Run(None, model, pipelines, fold_networks, evaluation, predictions)
 
@@ -525,54 +469,6 @@ def _note_missing_targets(model: Model, ids: list) -> None:
     )
 
 
-def _prediction_columns(model: Model, pipeline: Pipeline, pred: np.ndarray) -> dict[str, Any]:
-    """Held-out prediction columns: ``<target>_pred`` per output, or for a class target the
-    predicted label and one probability column per class."""
-    if model.task != "classification":
-        return {f"{name}_pred": pred[:, j] for j, name in enumerate(pipeline.output_features_)}
-    target = model.dataset.class_target
-    labels = model.dataset.features[target].classes.labels  # typed as in the file
-    cols: dict[str, Any] = {f"{target}_pred": predicted_labels(pred, labels)}
-    for j, name in enumerate(probability_columns(target, pipeline.class_labels_)):
-        cols[name] = pred[:, j]
-    return cols
-
-
-def _classification_summary(
-    model: Model, folds: Sequence[FoldData], results, y_true, y_pred
-) -> dict[str, Any]:
-    """Out-of-fold and per-fold accuracy, balanced accuracy, log loss (and ROC AUC for 2
-    classes); the best fold by the spec's metric."""
-    target = model.dataset.class_target
-    metric = model.selection_metric
-    summary: dict[str, Any] = {
-        "task": "classification",
-        "target": target,
-        "classes": model.dataset.features[target].classes.labels,
-        "metric": metric,
-        "trainer": model.trainer.name,
-        "k": len(folds),
-        "epochs": model.epochs,
-    }
-    oof = scores("classification", np.concatenate(y_true), np.concatenate(y_pred)) if y_true else {}
-    names = ["accuracy", "balanced_accuracy", "log_loss"]
-    if len(summary["classes"]) == 2:
-        names.append("roc_auc")
-    for name in names:
-        summary[f"oof_{name}"] = oof.get(name)
-        values = [r.score(name) for r in results if r.score(name) is not None]
-        summary[f"mean_fold_{name}"] = float(np.mean(values)) if values else None
-        summary[f"std_fold_{name}"] = float(np.std(values)) if values else None
-    scored = [r for r in results if r.score(metric) is not None]
-    sign = 1.0 if GREATER_IS_BETTER[metric] else -1.0
-    best = max(scored, key=lambda r: sign * r.score(metric)).fold if scored else None
-    summary["best_fold"] = best
-    summary[f"best_fold_{metric}"] = None if best is None else results[best].score(metric)
-    summary["diverged_folds"] = [r.fold for r in results if r.stopped == "diverged"]
-    summary["interrupted"] = any(r.stopped == "interrupted" for r in results)
-    return summary
-
-
 def _class_codes(model: Model, frame: pl.DataFrame) -> np.ndarray | None:
     """The class index of every row for a class target (for stratified splits), else None."""
     target = model.dataset.class_target
@@ -633,21 +529,6 @@ def check_data(model: Model, data: pl.DataFrame | str | Path) -> tuple[Model, Pi
     return model, pipeline
 
 
-def _join_predictions(source: pl.DataFrame, oof: pl.DataFrame, id_col: str) -> pl.DataFrame:
-    """The original rows (as read) with their out-of-fold predictions, in file order.
-
-    When the id is a column of the file it is the join key. Otherwise ``derive`` attached 1-based
-    row numbers; they are joined as a ``row`` column so the file's own columns (which may include
-    a non-unique ``id``, as King County's) are kept unchanged.
-    """
-    if id_col in source.columns and source[id_col].n_unique() == source.height:
-        return source.join(oof, on=id_col, how="inner", maintain_order="left")
-    row = "row" if "row" not in source.columns else "nnforge_row"
-    numbered = source.with_row_index(row, offset=1).with_columns(pl.col(row).cast(pl.Int64))
-    oof = oof.rename({id_col: row}).with_columns(pl.col(row).cast(pl.Int64))
-    return numbered.join(oof, on=row, how="inner", maintain_order="left")
-
-
 def train(
     model: Model,
     data: pl.DataFrame | str | Path,
@@ -661,115 +542,3 @@ def train(
     """Train ``model`` on ``data`` with the trainer its spec names; see :class:`Trainer`."""
     trainer = Trainer(model, workers=workers, callbacks=callbacks, progress=progress, cache=cache)
     return trainer.fit(data, out_dir=out_dir)
-
-
-# -- interruption and worker processes ---------------------------------------------------------
-
-
-def _worker_main(model_json: str, handed: list[ReplicaData], messages, stop, parent: int) -> None:
-    """Train one group in a child process, streaming metrics to the parent."""
-    die_with_parent(parent)  # never outlive the parent; it alone decides when to stop
-    try:
-        data = handed.pop()
-        model = Model.from_json(model_json)
-        with threadpool_limits(1):
-            outcome = train_replicas(
-                model,
-                data,
-                report=lambda m: messages.put(("epoch", m)),
-                should_stop=stop.is_set,
-            )
-        messages.put(("done", outcome))
-    except BaseException as exc:
-        messages.put(("error", (_picklable(exc), traceback.format_exc())))
-
-
-def _picklable(exc: BaseException) -> BaseException:
-    """``exc`` itself when it survives pickling (to be raised again in the parent), else a
-    RuntimeError with the same one-line message."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-    return exc
-
-
-def _run_in_workers(
-    model: Model, groups: list[ReplicaData], report, cb: Callback
-) -> list[GroupOutcome]:
-    """Train each group in its own worker process. ``groups`` is emptied as the workers start,
-    so that the caller holds no reference to the shared table while they train."""
-    # fork: children inherit the arrays (nothing to pickle) and never re-import the user's
-    # __main__, so scripts without an `if __name__ == "__main__"` guard work. Workers use only
-    # NumPy (no Polars threads), which keeps fork safe. Elsewhere spawn is the only safe choice.
-    method = "fork" if "fork" in mp.get_all_start_methods() and sys.platform == "linux" else "spawn"
-    ctx = mp.get_context(method)
-    messages = ctx.Queue()
-    stop = ctx.Event()
-    procs: list[Any] = []
-    outcomes: list[GroupOutcome] = []
-    finished = False
-    n_groups = len(groups)
-    try:
-        with graceful_stop(stop):
-            while groups:  # plain data (pipelines as JSON): nothing to rebuild
-                handed = [groups.pop(0)]
-                proc = ctx.Process(
-                    target=_worker_main,
-                    args=(model.to_json(), handed, messages, stop, os.getpid()),
-                    daemon=True,
-                )
-                with warnings.catch_warnings():
-                    # After the jax backend ran in this process, JAX warns at every fork that
-                    # its threads make a child that uses JAX deadlock-prone; these use NumPy only.
-                    warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
-                    proc.start()
-                # The parent keeps no reference: with fork the worker's copy of the shared table
-                # is the parent's memory until now, and the parent's pages are released here
-                # (with spawn the group was pickled at start()).
-                handed.clear()
-                procs.append(proc)
-            while len(outcomes) < n_groups:
-                _receive(messages, procs, outcomes, report, cb, stop)
-        finished = True
-    finally:
-        _end_workers(procs, graceful=finished)
-        with contextlib.suppress(Exception):
-            messages.close()
-    return sorted(outcomes, key=lambda o: o.folds[0])
-
-
-def _receive(messages, procs, outcomes: list[GroupOutcome], report, cb: Callback, stop) -> None:
-    """Handle one message from the workers (or notice that a worker died without a result)."""
-    try:
-        kind, payload = messages.get(timeout=0.5)
-    except queue_module.Empty:
-        done = {f for o in outcomes for f in o.folds}
-        if any(p.exitcode not in (None, 0) for p in procs) or not any(p.is_alive() for p in procs):
-            stop.set()
-            msg = f"a training worker process died without a result (folds done: {sorted(done)})"
-            raise RuntimeError(msg) from None
-        return
-    if kind == "epoch":
-        report(payload)
-    elif kind == "done":
-        outcomes.append(payload)
-        for res in payload.results:
-            cb.on_fold_end(res)
-    else:
-        # The worker's own exception, so the user sees the same one-line error as when the
-        # folds train in this process; its traceback is kept as a note (--debug shows it).
-        stop.set()
-        exc, trace = payload
-        exc.add_note(f"raised in a training worker process:\n{trace}")
-        raise exc
-
-
-def _end_workers(procs: list[Any], *, graceful: bool) -> None:
-    """Wait for finished workers; kill the others at once (they ignore SIGTERM)."""
-    for proc in procs:
-        if graceful:
-            proc.join(timeout=10)
-        if proc.is_alive():
-            proc.kill()
-        proc.join(timeout=10)
