@@ -119,12 +119,13 @@ def test_binary_crossentropy_on_a_target_outside_0_1(work, capsys):
 
 
 def test_an_error_in_a_worker_is_the_same_one_line_error(work, capsys, monkeypatch):
-    import nnforge.training.trainers as trainers
+    from nnforge.training import trainers, workers
 
     def broken(*args, **kwargs):
         raise DataError("column `petal` broke in the worker")
 
-    monkeypatch.setattr(trainers, "train_replicas", broken)
+    for module in (trainers, workers):  # the in-process group, and the worker processes' groups
+        monkeypatch.setattr(module, "train_replicas", broken)
     spec = _hand_spec(work, "worker")
     errors = [
         _fails(capsys, ["train", str(spec), "--quiet", "--workers", workers])
