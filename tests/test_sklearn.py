@@ -411,6 +411,21 @@ def test_jax_backend_trains_the_same_network(estimator):
     np.testing.assert_allclose(getattr(jax, out)(X), getattr(ref, out)(X), rtol=1e-9)
 
 
+def test_partial_fit_continues_with_jax_as_with_numpy():
+    """The JAX runner starts from the estimator's optimizer state and hands it back."""
+    X, y = _regression(120)
+    params = {**FAST, "dtype": "float64", "batch_size": 32, "random_state": 0}
+    ref = NNForgeRegressor(**params)
+    mixed = NNForgeRegressor(**params)
+    for backend in ("numpy", "jax", "jax", "numpy"):
+        ref.partial_fit(X, y)
+        mixed.set_params(backend=backend).partial_fit(X, y)
+    np.testing.assert_allclose(mixed.network_.params, ref.network_.params, rtol=1e-9, atol=1e-12)
+    iterations = [[o.iterations for o in e.network_.optimizers] for e in (mixed, ref)]
+    assert iterations[0] == iterations[1]
+    assert iterations[0][0] > 0
+
+
 def test_unknown_backend_is_named():
     with pytest.raises(ValueError, match="backend"):
         NNForgeRegressor(**FAST, backend="torch").fit(*_regression(50))

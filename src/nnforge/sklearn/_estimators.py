@@ -64,8 +64,8 @@ class NNForgeRegressor(RegressorMixin, _NNForgeEstimator):
         afresh; the scalers of the first fit are kept.
     backend : {"numpy", "jax"}, default="numpy"
         The engine that runs the epochs (``"jax"`` needs ``nnforge[jax]`` and compiles one
-        epoch per call; it starts from fresh optimizer state, so ``warm_start`` and
-        ``partial_fit`` continue only with ``"numpy"``).
+        epoch per call). Both continue the optimizer state (``warm_start``, ``partial_fit``),
+        also when the backend changes between calls.
 
     Attributes
     ----------

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import os
 import shutil
 import threading
 import time
@@ -47,7 +46,7 @@ from nnforge.training.evaluation import (
     check_finite_summary,
 )
 from nnforge.training.loop import GroupOutcome, ReplicaData, train_replicas
-from nnforge.training.processes import graceful_stop
+from nnforge.training.processes import available_cores, graceful_stop
 from nnforge.training.run import Run, save_run
 from nnforge.training.rundir import claim_run_dir, staging_dir
 from nnforge.training.splits import split_rows, stratified_holdout
@@ -333,7 +332,7 @@ class Trainer:
             return 1
         if self.workers is not None:
             return max(1, min(int(self.workers), k))
-        return max(1, min(os.cpu_count() or 1, k))
+        return max(1, min(available_cores(), k))  # the cores this process may use
 
     def _run_groups(self, groups: list[ReplicaData], report, cb: Callback) -> list[GroupOutcome]:
         if len(groups) == 1:
