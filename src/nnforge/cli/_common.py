@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 __all__ = [
     "CLIError",
     "HelpFormatter",
+    "add_command",
     "check_frame_suffix",
     "check_output_dir",
     "check_output_file",
     "check_run_dir",
     "data_errors",
-    "examples",
     "fold_count",
     "format_table",
     "is_figure_file",
@@ -71,9 +71,23 @@ class HelpFormatter(argparse.HelpFormatter):
         return "\n".join(lines)
 
 
-def examples(*lines: str) -> str:
-    """An ``epilog`` block of usage examples for ``--help``."""
-    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+def add_command(
+    subparsers: argparse._SubParsersAction,
+    name: str,
+    *,
+    help: str,
+    description: str,
+    examples: Sequence[str] = (),
+) -> argparse.ArgumentParser:
+    """A subcommand: its line in the parent's ``--help``, and its own ``--help`` (description
+    wrapped to the terminal, then the usage examples as written)."""
+    return subparsers.add_parser(
+        name,
+        help=help,
+        description=description,
+        epilog="examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None,
+        formatter_class=HelpFormatter,
+    )
 
 
 def positive_int(text: str) -> int:

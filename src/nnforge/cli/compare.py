@@ -14,9 +14,8 @@ from nnforge._format import format_quantity
 from nnforge._io import atomic_write_text, write_frame
 from nnforge.cli._common import (
     CLIError,
-    HelpFormatter,
+    add_command,
     check_output_dir,
-    examples,
     format_table,
     load_run,
     timestamp,
@@ -49,19 +48,19 @@ _ENTRIES = frozenset({"compare.csv", "compare.html", *(f for f, _, _ in _FIGURES
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``compare`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "compare",
         help="compare runs: summary table, spec differences, overlaid loss and R² curves",
         description=(
-            "Compare two or more run directories: print one table of summary metrics (runs "
-            "named by their folder) and the settings in which their specs differ, and write "
+            "Compare two or more run directories: print one table of summary metrics (runs named "
+            "by their folder) and the settings in which their specs differ, and write "
             "compare.csv, train_loss.png, loss.png and r2.png (mean over folds ± std per run) and "
             "compare.html to the output folder."
         ),
-        epilog=examples(
+        examples=[
             "nnforge compare runs/sgd runs/momentum runs/adam --out compare-optimizers",
-        ),
-        formatter_class=HelpFormatter,
+        ],
     )
     parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directories")
     parser.add_argument(

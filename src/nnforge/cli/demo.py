@@ -11,7 +11,7 @@ import argparse
 import time
 
 from nnforge.cli import importance, report, train
-from nnforge.cli._common import examples, fold_count, positive_int, timestamp
+from nnforge.cli._common import add_command, positive_int, timestamp
 from nnforge.demos import EXAMPLES, example_spec
 
 __all__ = ["register", "run"]
@@ -19,36 +19,27 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "demo",
         help="train a packaged example end to end: model, importance, report",
         description=(
             "Train a model spec shipped with nnforge on its packaged dataset, then compute "
-            "permutation importance and write RUN_DIR/report.html. king-county is the tuned "
-            "King County model (8 folds x 500 epochs), king-county-seed the seed's own. "
-            "--print-spec prints the spec to start your own from."
+            "permutation importance and write RUN_DIR/report.html. king-county is the tuned King "
+            "County model (8 folds x 500 epochs), king-county-seed the seed's own. --print-spec "
+            "prints the spec to start your own from."
         ),
-        epilog=examples(
+        examples=[
             "nnforge demo king-county --out runs/king_county",
             "nnforge demo king-county --epochs 20 --folds 4 --out runs/quick",
             "nnforge demo king-county --print-spec > spec.json",
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        ],
     )
     parser.add_argument("example", choices=sorted(EXAMPLES), help="which example")
     parser.add_argument(
         "--out", metavar="RUN_DIR", help="run directory (default: runs/<example>-<timestamp>)"
     )
-    parser.add_argument("--epochs", type=positive_int, metavar="N", help="override the epochs")
-    parser.add_argument(
-        "--folds", type=fold_count, metavar="K", help="override the trainer with K-fold (K >= 2)"
-    )
-    parser.add_argument(
-        "--workers",
-        type=positive_int,
-        metavar="W",
-        help="worker processes (default: one per core, at most one per fold)",
-    )
+    train.add_overrides(parser)
     parser.add_argument(
         "--shuffles",
         type=positive_int,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import argparse
 
 from nnforge._io import write_frame
-from nnforge.cli._common import HelpFormatter, examples, format_table, load_run, positive_int
+from nnforge.cli._common import (
+    add_command,
+    format_table,
+    load_run,
+    positive_int,
+)
 
 __all__ = ["register", "run"]
 
@@ -14,18 +19,20 @@ _SHOW = 15
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``importance`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "importance",
         help="permutation feature importance of a trained run",
         description=(
             "Shuffle each input feature (and each source column's group of features) in every "
             "fold's held-out rows and measure the drop in R² (a class target: the run's metric, "
-            "by default the increase in log loss). Writes RUN_DIR/importance.csv "
-            "(per model input), RUN_DIR/importance_groups.csv (per source column) and "
-            "RUN_DIR/importance.png (the grouped chart), and prints the top of the grouped table."
+            "by default the increase in log loss). Writes RUN_DIR/importance.csv (per model "
+            "input), RUN_DIR/importance_groups.csv (per source column) and RUN_DIR/importance.png "
+            "(the grouped chart), and prints the top of the grouped table."
         ),
-        epilog=examples("nnforge importance runs/kc --shuffles 20 --seed 1"),
-        formatter_class=HelpFormatter,
+        examples=[
+            "nnforge importance runs/kc --shuffles 20 --seed 1",
+        ],
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory from `nnforge train`")
     parser.add_argument(

@@ -8,11 +8,10 @@ from pathlib import Path
 from nnforge._io import write_frame
 from nnforge.cli._common import (
     CLIError,
-    HelpFormatter,
+    add_command,
     check_frame_suffix,
     check_output_file,
     data_errors,
-    examples,
     is_predictions_file,
     load_run,
 )
@@ -22,7 +21,8 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "predict",
         help="predict new rows with a trained run",
         description=(
@@ -33,11 +33,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "(<target>_proba_<label>, with _std across folds). The output keeps every input "
             "column; it is CSV or Parquet by extension and written atomically."
         ),
-        epilog=examples(
+        examples=[
             "nnforge predict runs/kc --data new_houses.csv --out predictions.csv",
             "nnforge predict runs/kc --data new_houses.parquet --out pred.parquet --fold 3",
-        ),
-        formatter_class=HelpFormatter,
+        ],
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory from `nnforge train`")
     parser.add_argument("--data", required=True, metavar="PATH", help="rows to predict")

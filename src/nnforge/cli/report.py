@@ -5,24 +5,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnforge.cli._common import HelpFormatter, check_output_file, check_run_dir, examples
+from nnforge.cli._common import (
+    add_command,
+    check_output_file,
+    check_run_dir,
+)
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``report`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "report",
         help="write report.html and the plots of a run",
         description=(
-            "Write one self-contained HTML file (images embedded) with the spec, summary "
-            "metrics, loss and R² curves, predicted vs true, per-feature plots, map, "
-            "importance (run `nnforge importance` first to fill it) and the worst predictions; "
-            "the figures are also saved as PNG files in RUN_DIR/plots/."
+            "Write one self-contained HTML file (images embedded) with the spec, summary metrics, "
+            "loss and R² curves, predicted vs true, per-feature plots, map, importance (run "
+            "`nnforge importance` first to fill it) and the worst predictions; the figures are "
+            "also saved as PNG files in RUN_DIR/plots/."
         ),
-        epilog=examples("nnforge report runs/kc", "nnforge report runs/kc --out kc.html"),
-        formatter_class=HelpFormatter,
+        examples=[
+            "nnforge report runs/kc",
+            "nnforge report runs/kc --out kc.html",
+        ],
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", help="run directory from `nnforge train`")
     parser.add_argument("--out", metavar="FILE", help="output file (default: RUN_DIR/report.html)")

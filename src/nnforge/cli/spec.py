@@ -25,9 +25,8 @@ import polars as pl
 
 from nnforge.cli._common import (
     CLIError,
-    HelpFormatter,
+    add_command,
     data_errors,
-    examples,
     fold_count,
     load_spec,
     positive_int,
@@ -76,33 +75,32 @@ _DATE_FORMATS = (
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``spec`` subcommand and its ``init``/``check`` actions."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "spec",
         help="start a model spec from a data file, or check one",
         description="Write a starting model spec (JSON) from a data file, or validate a spec.",
-        epilog=examples(
+        examples=[
             "nnforge spec init kc_house_data.csv --target price > spec.json",
             "nnforge spec check spec.json",
-        ),
-        formatter_class=HelpFormatter,
+        ],
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
-    init = actions.add_parser(
+    init = add_command(
+        actions,
         "init",
         help="print a starting model spec for a data file",
         description=(
             "Print a model spec (JSON) for DATA: every column with its inferred type, numeric "
-            "columns min-max normalised, 2 hidden ReLU layers of inputs+1 units (at least 32) "
-            "and an output layer for the target (linear + MSE, or sigmoid/softmax + "
-            "cross-entropy for a class target), Adam, 5 folds, batch and epochs sized to the "
-            "rows with early stopping. What it chose is noted on stderr. Edit it, then run "
-            "`nnforge train`."
+            "columns min-max normalised, 2 hidden ReLU layers of inputs+1 units (at least 32) and "
+            "an output layer for the target (linear + MSE, or sigmoid/softmax + cross-entropy for "
+            "a class target), Adam, 5 folds, batch and epochs sized to the rows with early "
+            "stopping. What it chose is noted on stderr. Edit it, then run `nnforge train`."
         ),
-        epilog=examples(
+        examples=[
             "nnforge spec init kc_house_data.csv --target price > spec.json",
             "nnforge spec init data.parquet --target y --epochs 20 > spec.json",
-        ),
-        formatter_class=HelpFormatter,
+        ],
     )
     init.add_argument("data", metavar="DATA", help="CSV, Parquet or Arrow IPC file")
     init.add_argument(
@@ -130,12 +128,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="epochs (default: sized to the rows, with early stopping)",
     )
     init.set_defaults(func=run_init)
-    check = actions.add_parser(
+    check = add_command(
+        actions,
         "check",
         help="validate a spec and print a summary",
         description="Validate a model spec and print its features, layers and training setup.",
-        epilog=examples("nnforge spec check spec.json"),
-        formatter_class=HelpFormatter,
+        examples=[
+            "nnforge spec check spec.json",
+        ],
     )
     check.add_argument("spec", metavar="SPEC.json", help="model spec file")
     check.add_argument(

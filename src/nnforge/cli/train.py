@@ -10,9 +10,8 @@ from typing import Any
 from nnforge._format import format_number, format_quantity, with_unit
 from nnforge.cli._common import (
     CLIError,
-    HelpFormatter,
+    add_command,
     data_errors,
-    examples,
     fold_count,
     load_spec,
     positive_int,
@@ -31,7 +30,8 @@ INTERRUPTED = 130
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "train",
         help="train a model spec and write a run directory",
         description=(
@@ -39,12 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "directory (spec, fitted pipelines, models, evaluation, history, out-of-fold "
             "predictions) and print a summary table."
         ),
-        epilog=examples(
+        examples=[
             "nnforge train spec.json --data kc_house_data.csv --epochs 50 --folds 5",
             "nnforge train spec.json --out runs/adam --seed 1 --quiet",
             "nnforge train spec.json --backend jax   # compiled epochs (CPU or GPU)",
-        ),
-        formatter_class=HelpFormatter,
+        ],
     )
     parser.add_argument("spec", metavar="SPEC.json", help="model spec (see `nnforge spec init`)")
     parser.add_argument(
@@ -58,17 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", metavar="RUN_DIR", help="run directory (default: runs/<spec stem>-<timestamp>)"
     )
-    parser.add_argument("--epochs", type=positive_int, metavar="N", help="override the epochs")
-    parser.add_argument(
-        "--folds", type=fold_count, metavar="K", help="override the trainer with K-fold (K >= 2)"
-    )
+    add_overrides(parser)
     parser.add_argument("--seed", type=int, metavar="S", help="override the seed")
-    parser.add_argument(
-        "--workers",
-        type=positive_int,
-        metavar="W",
-        help="worker processes (default: one per core, at most one per fold)",
-    )
     parser.add_argument(
         "--backend",
         choices=("numpy", "jax"),
@@ -86,6 +76,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(default N: a tenth of the epochs)",
     )
     parser.set_defaults(func=run)
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    """--epochs, --folds and --workers: what a run may change of its spec (``nnforge demo``
+    passes them on)."""
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="override the epochs")
+    parser.add_argument(
+        "--folds", type=fold_count, metavar="K", help="override the trainer with K-fold (K >= 2)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=positive_int,
+        metavar="W",
+        help="worker processes (default: one per core, at most one per fold)",
+    )
 
 
 def resolve_data(model: Model, data: str | None, spec_file: str | Path | None = None) -> Path:

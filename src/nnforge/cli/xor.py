@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from nnforge.cli._common import (
-    HelpFormatter,
+    add_command,
     check_output_file,
     is_figure_file,
     positive_int,
@@ -21,15 +21,15 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``xor`` subcommand."""
-    parser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "xor",
         help="learn XOR with the seed's 2-3-1 tanh network (SGD, MSE)",
         description=(
             "Train the seed's 2-3-1 tanh network on the four XOR cases with SGD and MSE, print "
             "the loss every N epochs and the final predictions."
         ),
-        epilog="examples:\n  nnforge xor --epochs 2000 --lr 0.5 --plot xor.png",
-        formatter_class=HelpFormatter,
+        examples=["nnforge xor --epochs 2000 --lr 0.5 --plot xor.png"],
     )
     parser.add_argument("--epochs", type=int, default=1000, help="epochs (default: 1000)")
     parser.add_argument("--lr", type=float, default=0.5, help="learning rate (default: 0.5)")
