@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+
 import polars as pl
 import pytest
 from synthetic_frames import house_frame
 
-import nnforge.data.pipeline as pipeline_module
 from nnforge.data import DatasetSpec, Log10, Out, derive, read_table
+
+# The module, not the function `nnforge.data.derive` that shadows it as a package attribute.
+derive_module = importlib.import_module("nnforge.data.derive")
 
 
 @pytest.mark.parametrize("ext", ["csv", "parquet", "arrow", "ipc", "feather"])
@@ -53,7 +57,7 @@ def test_cache_hit_miss_and_disable(tmp_path, monkeypatch):
     def boom(_path):
         raise AssertionError("the file was read again despite a cache hit")
 
-    monkeypatch.setattr(pipeline_module, "read_table", boom)
+    monkeypatch.setattr(derive_module, "read_table", boom)
     assert derive(spec, path, cache=cache).equals(first)
     monkeypatch.undo()
 

@@ -29,7 +29,7 @@ from nnforge.data import (
     Standardized,
     derive,
 )
-from nnforge.data.pipeline import one_hot_vocabulary
+from nnforge.data.fitting import one_hot_vocabulary
 from nnforge.demos import example_spec
 from nnforge.exceptions import DataError
 from nnforge.model import Model

@@ -14,7 +14,7 @@ import pytest
 from training_problem import make_frame, make_model
 
 from nnforge.data import DatasetSpec, FilterOutliers, Missing, Normalized, Out, Pipeline, derive
-from nnforge.data.pipeline import one_hot_vocabulary
+from nnforge.data.fitting import one_hot_vocabulary
 from nnforge.training import split_rows, train, trainers
 from nnforge.training.loop import ReplicaData, train_replicas
 from nnforge.training.trainers import _seed_ints

@@ -4,8 +4,9 @@ See ``docs/DESIGN.md`` ("Data contract") for the flow. ``data`` knows nothing of
 """
 
 from nnforge.data.cache import user_cache_dir
+from nnforge.data.derive import derive, drop_missing_targets
 from nnforge.data.io import DataFileNotFoundError, read_table
-from nnforge.data.pipeline import Pipeline, derive, drop_missing_targets
+from nnforge.data.pipeline import Pipeline
 from nnforge.data.spec import (
     AddExtractedMonth,
     AddExtractedTimestamp,

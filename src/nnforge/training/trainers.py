@@ -31,7 +31,7 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from nnforge.data import Pipeline, derive, drop_missing_targets, read_table
-from nnforge.data.pipeline import one_hot_vocabulary
+from nnforge.data.fitting import one_hot_vocabulary
 from nnforge.data.targets import resolve_classes
 from nnforge.datasets import units_of
 from nnforge.exceptions import DivergenceError, SpecError
