@@ -22,7 +22,7 @@ from nnforge.data import (
     derive,
     read_table,
 )
-from nnforge.data.spec import OneHotSpec
+from nnforge.data.features import OneHotSpec
 from nnforge.exceptions import DataError, SpecError
 from nnforge.model import KFolds, LayerSpec, Model
 from nnforge.training import Run, train

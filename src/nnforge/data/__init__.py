@@ -5,42 +5,44 @@ See ``docs/DESIGN.md`` ("Data contract") for the flow. ``data`` knows nothing of
 
 from nnforge.data.cache import user_cache_dir
 from nnforge.data.derive import derive, drop_missing_targets
+from nnforge.data.features import (
+    ClassesSpec,
+    Equal,
+    FeatureSpec,
+    GreaterThan,
+    InRange,
+    IsMissing,
+    LessThan,
+    MapRule,
+    ReplaceWith,
+    ReplaceWithFeature,
+)
 from nnforge.data.io import DataFileNotFoundError, read_table
-from nnforge.data.pipeline import Pipeline
-from nnforge.data.spec import (
+from nnforge.data.options import (
     AddExtractedMonth,
     AddExtractedTimestamp,
     AddSquared,
     Classes,
-    ClassesSpec,
     Clipped,
     Cyclical,
     CyclicalMonth,
-    DatasetSpec,
     DateFormat,
-    Equal,
-    FeatureSpec,
     FilterOutliers,
-    GreaterThan,
-    InRange,
     IsId,
-    IsMissing,
-    LessThan,
     Log10,
     Mapped,
-    MapRule,
     Missing,
     Normalized,
     Not,
     OneHot,
     Option,
     Out,
-    ReplaceWith,
-    ReplaceWithFeature,
     Standardized,
     Unit,
     UsedInModel,
 )
+from nnforge.data.pipeline import Pipeline
+from nnforge.data.spec import DatasetSpec
 
 __all__ = [
     "AddExtractedMonth",

@@ -18,10 +18,7 @@ import polars as pl
 from nnforge import __version__
 from nnforge.data import steps
 from nnforge.data.cache import DerivedCache, file_sha256, resolve_cache_dir
-from nnforge.data.io import read_table, row_label
-from nnforge.data.spec import (
-    ColumnInfo,
-    DatasetSpec,
+from nnforge.data.features import (
     Equal,
     GreaterThan,
     InRange,
@@ -30,6 +27,8 @@ from nnforge.data.spec import (
     MapRule,
     ReplaceWith,
 )
+from nnforge.data.io import read_table, row_label
+from nnforge.data.spec import ColumnInfo, DatasetSpec
 from nnforge.data.targets import check_labels, label_text
 from nnforge.exceptions import DataError, SpecError
 

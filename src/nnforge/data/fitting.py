@@ -16,7 +16,8 @@ import numpy as np
 import polars as pl
 
 from nnforge.data import steps
-from nnforge.data.spec import ColumnInfo, DatasetSpec, FeatureSpec
+from nnforge.data.features import FeatureSpec
+from nnforge.data.spec import ColumnInfo, DatasetSpec
 from nnforge.data.targets import learn_labels
 from nnforge.exceptions import DataError
 
