@@ -67,11 +67,11 @@ class Option:
 
     def only(self, names: Sequence[str]) -> Option:
         """Apply to the named features only."""
-        return _Only(self, _as_list(names))
+        return _Listed(self, _as_list(names), listed=True)
 
     def except_(self, names: Sequence[str]) -> Option:
         """Apply to every feature except the named ones."""
-        return _Except(self, _as_list(names))
+        return _Listed(self, _as_list(names), listed=False)
 
     def incl_added_features(self) -> Option:
         """Also apply to the features added so far (extracted month/timestamp, squares)."""
@@ -123,34 +123,22 @@ class Not(Option):
         return f"Not({self._option!r})"
 
 
-class _Only(Option):
-    def __init__(self, option: Option, names: list[str]) -> None:
-        self._option, self._list = option, names
+class _Listed(Option):
+    # `.only(names)` (listed=True) or `.except_(names)` (listed=False): apply the option to the
+    # features whose name is (or is not) in the list.
+    def __init__(self, option: Option, names: list[str], *, listed: bool) -> None:
+        self._option, self._list, self._listed = option, names, listed
 
     def apply(self, feature: FeatureSpec, value: bool) -> None:
-        if feature_name(feature) in self._list:
+        if (feature_name(feature) in self._list) == self._listed:
             self._option.apply(feature, value)
 
     def _names(self) -> list[str]:
         return self._list + self._option._names()
 
     def __repr__(self) -> str:
-        return f"{self._option!r}.only({self._list})"
-
-
-class _Except(Option):
-    def __init__(self, option: Option, names: list[str]) -> None:
-        self._option, self._list = option, names
-
-    def apply(self, feature: FeatureSpec, value: bool) -> None:
-        if feature_name(feature) not in self._list:
-            self._option.apply(feature, value)
-
-    def _names(self) -> list[str]:
-        return self._list + self._option._names()
-
-    def __repr__(self) -> str:
-        return f"{self._option!r}.except_({self._list})"
+        method = "only" if self._listed else "except_"
+        return f"{self._option!r}.{method}({self._list})"
 
 
 class _InclAdded(Option):
