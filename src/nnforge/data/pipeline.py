@@ -159,8 +159,8 @@ class Pipeline(ModelArrays):
             Derived rows to fit on (one fold's training rows).
         vocabulary : dict of str to dict of str to int, optional
             One-hot category counts to take the categories from instead of ``frame``
-            (:func:`one_hot_vocabulary` of the whole file), so that every fold encodes the same
-            columns. Declared ``categories`` take precedence.
+            (:func:`~nnforge.data.fitting.one_hot_vocabulary` of the whole file), so that every
+            fold encodes the same columns. Declared ``categories`` take precedence.
         rows : ndarray of int, optional
             Fit on these rows of ``frame`` (sorted positions), exactly as on ``frame[rows]``
             but without copying them: the statistics are read a few columns at a time.
