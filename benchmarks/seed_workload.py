@@ -9,6 +9,8 @@ rows, in dollars (log10 and min-max reverted).
 Each (peer, layout) runs in fresh child processes so that thread settings and peak memory are its
 own. A layout is ``1p1t`` (one process, one BLAS/torch thread), ``1p2t`` (one process, two
 threads) or ``2p1t`` (the folds split over two processes of one thread each, started together).
+One-thread processes are pinned to a core each (``sched_setaffinity``), so that ``1p1t`` is a
+per-core figure for every peer (XLA's helper threads otherwise spread over both cores).
 
 This file is the harness (launch, watch memory, score); the workload and the folds are
 in ``_workload.py``, each library's peer in ``_peers_<library>.py``, the header and the table
@@ -175,6 +177,17 @@ def child_env(threads: int) -> dict[str, str]:
     return env
 
 
+def pin_to_core(p: int):
+    """For a one-thread process: run it on one core only (the p-th this process may use), so that
+    "per core" means one core for every peer (XLA keeps helper threads that would otherwise
+    spread over both cores even with its thread flags)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    core = cores[p % len(cores)]
+    return lambda: os.sched_setaffinity(0, {core})
+
+
 def launch(peer: str, layout: str, folds: list[Fold], args, workdir: Path) -> dict[str, Any]:
     """Run one (peer, layout) in child processes started together; return its timings."""
     api = peer == "nnforge-api"
@@ -206,8 +219,9 @@ def launch(peer: str, layout: str, folds: list[Fold], args, workdir: Path) -> di
             stdout=subprocess.PIPE,
             text=True,
             env=child_env(threads),
+            preexec_fn=pin_to_core(p) if threads == 1 and not api else None,
         )
-        for s, tag in zip(subsets, tags, strict=True)
+        for p, (s, tag) in enumerate(zip(subsets, tags, strict=True))
     ]
     for proc in procs:  # all children loaded their data and libraries: start them together
         if proc.stdout.readline().strip() != "READY":
