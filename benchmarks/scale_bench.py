@@ -51,12 +51,12 @@ def scale_data(n_rows: int, seed: int = 0) -> Path:
     import numpy as np
     import polars as pl
 
-    from nnforge.datasets import king_county_path
+    from nnforge.datasets import king_county
 
     path = DATA_DIR / f"kc_{n_rows}.parquet"
     if path.is_file():
         return path
-    base = pl.read_csv(king_county_path())
+    base = king_county()  # the CSV of ../shared or the packaged Parquet copy
     reps = -(-n_rows // base.height)
     frame = pl.concat([base] * reps).head(n_rows)
     jitter = np.random.default_rng(seed).uniform(0.95, 1.05, n_rows)
