@@ -16,7 +16,6 @@ summary and the out-of-fold predictions from :mod:`nnforge.training.summary`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import shutil
 import threading
@@ -37,7 +36,7 @@ from nnforge.datasets import units_of
 from nnforge.exceptions import DivergenceError, SpecError
 from nnforge.model import Model
 from nnforge.nn import Network, backends
-from nnforge.training.baselines import baseline_scores
+from nnforge.training.baselines import FoldRows, baseline_scores
 from nnforge.training.callbacks import Callback, CallbackList, EpochLogger, ProgressBar, TrainInfo
 from nnforge.training.evaluation import (
     EpochMetrics,
@@ -273,7 +272,7 @@ class Trainer:
         del frame  # the folds share `table`; the derived frame is no longer needed
         baselines = None
         if model.task != "classification":
-            baselines = baseline_scores(folds, functools.partial(_fold_arrays, table, model.dtype))
+            baselines = baseline_scores(folds, _fold_rows(table, folds, model.dtype))
         n_inputs = table.x.shape[1]
         workers = self._workers(k)
         groups = [list(g) for g in np.array_split(np.arange(k), workers)]
@@ -398,14 +397,19 @@ class Trainer:
         return Run(None, model, pipelines, fold_networks, evaluation, predictions)
 
 
-def _fold_arrays(table: _Table, dtype, f: FoldData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fold ``f``'s preprocessed training inputs and targets and held-out inputs (copies)."""
-    x_steps, y_steps = f.pipeline.column_steps()
-    return (
-        x_steps.apply(table.x[f.train_rows]).astype(dtype),
-        y_steps.apply(table.y[f.train_rows]).astype(dtype),
-        x_steps.apply(table.x[f.valid_rows]).astype(dtype),
-    )
+def _fold_rows(table: _Table, folds: Sequence[FoldData], dtype) -> FoldRows:
+    """``rows(fold, row_ids)``: those rows of the shared table with the fold's steps applied,
+    in the model dtype (copies of a chunk, never of the fold)."""
+    steps = {f.fold: f.pipeline.column_steps() for f in folds}
+
+    def rows(f: FoldData, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x_steps, y_steps = steps[f.fold]
+        return (
+            x_steps.apply(table.x[ids]).astype(dtype),
+            y_steps.apply(table.y[ids]).astype(dtype),
+        )
+
+    return rows
 
 
 # Below this size (all folds' rows in the model dtype, e.g. King County's 8 folds: 24 MB), every
