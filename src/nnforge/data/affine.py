@@ -48,7 +48,10 @@ class ColumnSteps:
 
     def apply(self, values: np.ndarray) -> np.ndarray:
         """Transform ``values`` (n, n_cols) float64 in place and return it."""
-        return apply_stacked(values, *stack([self]), clip=self.clipped, squeeze=True)
+        fill = bool(np.isfinite(self.fill).any())  # else NaN stays NaN: skip the test
+        return apply_stacked(
+            values, *stack([self]), fill_missing=fill, clip=self.clipped, squeeze=True
+        )
 
 
 def stack(steps: list[ColumnSteps]) -> tuple[np.ndarray, ...]:

@@ -40,8 +40,11 @@ def _chunks(rows: np.ndarray) -> Iterator[np.ndarray]:
 
 
 def _design(x: np.ndarray) -> np.ndarray:
-    """``[x, 1]`` in float64: the inputs and the intercept's column."""
-    return np.hstack([x.astype(np.float64), np.ones((len(x), 1))])
+    """``[x, 1]`` in float64: the inputs and the intercept's column (one copy)."""
+    a = np.empty((len(x), x.shape[1] + 1))
+    a[:, :-1] = x
+    a[:, -1] = 1.0
+    return a
 
 
 def least_squares(chunks: Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]) -> np.ndarray:

@@ -272,7 +272,8 @@ class Trainer:
         del frame  # the folds share `table`; the derived frame is no longer needed
         baselines = None
         if model.task != "classification":
-            baselines = baseline_scores(folds, _fold_rows(table, folds, model.dtype))
+            with threadpool_limits(1):  # as training: 2 BLAS threads on a busy machine thrash
+                baselines = baseline_scores(folds, _fold_rows(table, folds, model.dtype))
         n_inputs = table.x.shape[1]
         workers = self._workers(k)
         groups = [list(g) for g in np.array_split(np.arange(k), workers)]
