@@ -20,6 +20,7 @@ from nnforge._validation import check_dtype
 from nnforge.data import steps
 from nnforge.data.affine import ColumnSteps
 from nnforge.data.fitting import Col, check_frame
+from nnforge.data.table import ColumnFilledTable
 from nnforge.data.targets import class_probabilities
 from nnforge.exceptions import DataError
 
@@ -97,9 +98,10 @@ class ModelArrays:
         ``steps.apply(x[rows]).astype(dtype)`` equals ``to_arrays(transform(frame[rows]),
         dtype)[1]`` bit for bit. A k-fold run keeps one such table for all folds instead of a
         transformed copy per fold. The arrays are filled a column at a time (no intermediate
-        frame of the whole table); ``consume=True`` also removes each source column from
-        ``frame`` once encoded, so that a large table is not held twice (as a frame and as the
-        arrays) when nothing else refers to the frame's columns.
+        frame of the whole table, see :class:`~nnforge.data.table.ColumnFilledTable`);
+        ``consume=True`` also removes each source column from ``frame`` once encoded, so that a
+        large table is not held twice (as a frame and as the arrays) when nothing else refers
+        to the frame's columns.
 
         Returns
         -------
@@ -121,18 +123,18 @@ class ModelArrays:
             ids = np.arange(1, frame.height + 1)
         outputs = [c.name for c in self._columns() if c.info.role == "output"]
         has_y = bool(outputs) and all(n in frame.columns for n in outputs)
-        x = np.empty((frame.height, len(self.input_features_)), dtype=np.float64)
-        y = np.empty((frame.height, len(self.output_features_)), dtype=np.float64)
+        x = ColumnFilledTable(frame.height, len(self.input_features_))
+        y = ColumnFilledTable(frame.height, len(self.output_features_))
         where = {n: (x, j) for j, n in enumerate(self.input_features_)}
         where.update({n: (y, j) for j, n in enumerate(self.output_features_)})
         for c in cols:
             for name, expr in self._encode_exprs(c).items():
                 if name in where:
                     out, j = where[name]
-                    out[:, j] = frame.select(expr.alias(name)).to_series().to_numpy()
+                    out.set_column(j, frame.select(expr.alias(name)).to_series().to_numpy())
             if consume:
                 frame.drop_in_place(c.name)
-        return ids, x, (y if has_y else None)
+        return ids, x.finish(), (y.finish() if has_y else None)
 
     def _encode_exprs(self, c: Col) -> dict[str, pl.Expr]:
         """Encoded column name -> expression of the fold-independent part; null stays null."""

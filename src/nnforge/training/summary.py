@@ -122,11 +122,21 @@ def join_predictions(source: pl.DataFrame, oof: pl.DataFrame, id_col: str) -> pl
 
     When the id is a column of the file it is the join key. Otherwise ``derive`` attached 1-based
     row numbers; they are joined as a ``row`` column so the file's own columns (which may include
-    a non-unique ``id``, as King County's) are kept unchanged.
+    a non-unique ``id``, as King County's) are kept unchanged. When every row has a prediction
+    (the usual case), the file's columns are not copied: only the key column is joined, and the
+    prediction columns are put in file order next to them (10 M rows x 21 columns: 1.7 GB less).
     """
     if id_col in source.columns and source[id_col].n_unique() == source.height:
-        return source.join(oof, on=id_col, how="inner", maintain_order="left")
-    row = "row" if "row" not in source.columns else "nnforge_row"
-    numbered = source.with_row_index(row, offset=1).with_columns(pl.col(row).cast(pl.Int64))
-    oof = oof.rename({id_col: row}).with_columns(pl.col(row).cast(pl.Int64))
-    return numbered.join(oof, on=row, how="inner", maintain_order="left")
+        key = id_col
+    else:
+        key = "row" if "row" not in source.columns else "nnforge_row"
+        source = source.with_row_index(key, offset=1).with_columns(pl.col(key).cast(pl.Int64))
+        oof = oof.rename({id_col: key}).with_columns(pl.col(key).cast(pl.Int64))
+    values = oof.drop(key)
+    if not set(values.columns) & set(source.columns):
+        where = source.select(key).join(
+            oof.select(key).with_row_index("at"), on=key, how="left", maintain_order="left"
+        )["at"]
+        if not where.null_count():
+            return source.with_columns(values.select(pl.all().gather(where)))
+    return source.join(oof, on=key, how="inner", maintain_order="left")
