@@ -28,6 +28,7 @@ from nnforge.data import (
     Pipeline,
     Standardized,
     derive,
+    table,
 )
 from nnforge.data.fitting import one_hot_vocabulary
 from nnforge.demos import example_spec
@@ -109,7 +110,10 @@ def check_fold(frame, spec, train_rows, valid_rows, vocabulary, dtype) -> Pipeli
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_shared_table_and_steps_equal_per_fold_copies_bit_for_bit(dtype):
+@pytest.mark.parametrize("blocks", ["one block", "small blocks"])
+def test_shared_table_and_steps_equal_per_fold_copies_bit_for_bit(monkeypatch, dtype, blocks):
+    if blocks != "one block":  # the table is filled through many row blocks, as at scale
+        monkeypatch.setattr(table, "_BLOCK_BYTES", 1000)  # a few rows a block
     frame = dirty_frame()
     spec = dirty_spec(frame)
     derived = derive(spec, frame)
