@@ -94,7 +94,8 @@ def _fold_baselines(f: FoldData, rows: FoldRows) -> tuple[np.ndarray, np.ndarray
 
     coef = least_squares(train_chunks)
     mean = np.sum(target_sums, axis=0) / len(f.train_rows)
-    linear = np.concatenate([_design(rows(f, part)[0]) @ coef for part in _chunks(f.valid_rows)])
+    held_out = [_design(rows(f, part)[0]) @ coef for part in _chunks(f.valid_rows)]
+    linear = np.concatenate(held_out) if held_out else np.empty((0, coef.shape[1]))
     return np.broadcast_to(mean, f.y_valid_true.shape), f.pipeline.invert_predictions(linear)
 
 
