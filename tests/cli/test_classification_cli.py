@@ -217,3 +217,29 @@ def test_init_train_predict_a_three_class_table(work, tmp_path, capsys):
     np.testing.assert_allclose(predicted.select(proba).to_numpy().sum(axis=1), 1.0)
     agree = (predicted["species_pred"] == predicted["species"]).mean()
     assert agree > 0.9
+
+
+def test_compare_a_classification_run_with_a_regression_run(work, tmp_path, capsys):
+    """Each figure overlays the runs that have its metric; each table column shows if some run
+    has it (a regression and a class run used to fail on the missing `r2` history column)."""
+    data = str(work / "flowers.csv")
+    runs = []
+    for target in ("species", "petal"):
+        spec, _ = _init(capsys, [data, "--target", target])
+        spec["epochs"] = 3
+        path = tmp_path / f"{target}.json"
+        path.write_text(json.dumps(spec), encoding="utf-8")
+        runs.append(str(tmp_path / target))
+        _run_ok(["train", str(path), "--data", data, "--folds", "2", "--out", runs[-1], "--quiet"])
+    out = _run_ok(["compare", *runs, "--out", str(tmp_path / "cmp")])
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("run"))
+    assert "OOF R²" in header
+    assert "OOF accuracy" in header
+    for figure in ("train_loss", "loss", "r2", "accuracy"):
+        assert (tmp_path / "cmp" / f"{figure}.png").is_file()
+    page = (tmp_path / "cmp" / "compare.html").read_text(encoding="utf-8")
+    assert page.count("<img") == 4
+    # two class runs: no R² column, no R² figure
+    _run_ok(["compare", runs[0], runs[0], "--out", str(tmp_path / "cls")])
+    assert not (tmp_path / "cls" / "r2.png").exists()
+    assert "R²" not in (tmp_path / "cls" / "compare.html").read_text(encoding="utf-8")

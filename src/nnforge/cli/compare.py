@@ -33,14 +33,33 @@ _METRICS = (
     "std_fold_r2",
     "best_fold_r2",
     "oof_mae",
+    "oof_accuracy",
+    "mean_fold_accuracy",
+    "oof_log_loss",
     "epochs",
     "k",
     "wall_seconds",
 )
+# The terminal table: summary column -> header.
+_SHOWN = {
+    "run": "run",
+    "oof_r2": "OOF R²",
+    "mean_fold_r2": "fold R²",
+    "std_fold_r2": "± std",
+    "best_fold_r2": "best R²",
+    "oof_mae": "MAE",
+    "oof_accuracy": "OOF accuracy",
+    "mean_fold_accuracy": "fold accuracy",
+    "oof_log_loss": "log loss",
+    "wall_seconds": "wall s",
+}
+# Each figure overlays the runs whose history has its metric (regression: R², classification:
+# accuracy); a figure no run has is not drawn.
 _FIGURES = (
     ("train_loss.png", "train_loss", "Training loss"),
     ("loss.png", "val_loss", "Validation loss"),
     ("r2.png", "r2", "Validation R²"),
+    ("accuracy.png", "accuracy", "Validation accuracy"),
 )
 # What `compare` writes into its output folder (it replaces these and nothing else).
 _ENTRIES = frozenset({"compare.csv", "compare.html", *(f for f, _, _ in _FIGURES)})
@@ -136,13 +155,13 @@ def _html(
 ) -> str:
     from nnforge.report import html_figure, html_page, html_table
 
-    formats: dict[str, Any] = {
-        c: (lambda v: f"{v:.4f}") for c in ("oof_r2", "mean_fold_r2", "std_fold_r2", "best_fold_r2")
-    }
+    scores = [c for c in _METRICS if c not in ("oof_mae", "epochs", "k", "wall_seconds")]
+    formats: dict[str, Any] = {c: (lambda v: f"{v:.4f}") for c in scores}
     formats["oof_mae"] = lambda v: format_quantity(v, unit)  # "$64,132", as in the report
+    some = [c for c in table.columns if table.get_column(c).drop_nulls().len()]
     parts = [
         "<h2>Summary</h2>",
-        html_table(table.to_dicts(), formats=formats),
+        html_table(table.select(some).to_dicts(), formats=formats),
         "<h2>How the specs differ</h2>",
     ]
     parts.append(
@@ -177,29 +196,18 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     write_frame(table, out / "compare.csv")
     images: dict[str, tuple[bytes, str]] = {}
-    if histories:
-        for file, metric, label in _FIGURES:
-            fig = plots.compare_runs(histories, metric, title=f"{label} per epoch")
+    for file, metric, label in _FIGURES:
+        having = {name: h for name, h in histories.items() if metric in h.columns}
+        if any(h.get_column(metric).drop_nulls().len() for h in having.values()):
+            fig = plots.compare_runs(having, metric, title=f"{label} per epoch")
             images[file] = (plots.figure_to_png(fig), f"{label} per epoch, mean ± std over folds")
             plots.save_figure(fig, out / file)
     diff = spec_diff(names, specs)
     atomic_write_text(out / "compare.html", _html(table, diff, images, unit))
-    shown = [
-        "run",
-        "oof_r2",
-        "mean_fold_r2",
-        "std_fold_r2",
-        "best_fold_r2",
-        "oof_mae",
-        "wall_seconds",
-    ]
+    # The columns some run has: R² and MAE for regression, accuracy and log loss for classes.
+    shown = [c for c in _SHOWN if c == "run" or table.get_column(c).drop_nulls().len()]
     mae = pl.col("oof_mae").map_elements(lambda v: format_quantity(v, unit), pl.String)
-    print(
-        format_table(
-            ["run", "OOF R²", "fold R²", "± std", "best R²", "MAE", "wall s"],
-            table.with_columns(mae).select(shown).rows(),
-        )
-    )
+    print(format_table([_SHOWN[c] for c in shown], table.with_columns(mae).select(shown).rows()))
     changed = ", ".join(row["setting"] for row in diff[:8]) + (", ..." if len(diff) > 8 else "")
     print(f"the specs differ in: {changed}" if diff else "the specs are identical")
     print(
