@@ -66,6 +66,18 @@ def test_a_missing_fold_file_is_named_by_load_predict_and_importance(capsys, run
     assert not out.exists()
 
 
+def test_history_reads_with_its_types_and_a_bad_value_names_the_file(run):
+    history = pl.read_csv(run / "history.csv")
+    history.with_columns(r2=None).write_csv(run / "history.csv")  # never measured: empty
+    loaded = Run.load(run).evaluation
+    assert loaded.history_frame().schema["r2"] == pl.Float64
+    assert all(m.r2 is None for m in loaded.history)
+    assert isinstance(loaded.history[0].train_loss, float)
+    history.with_columns(pl.lit("abc").alias("train_loss")).write_csv(run / "history.csv")
+    with pytest.raises(RunDirDamagedError, match=r"history\.csv: not a history"):
+        Run.load(run)
+
+
 def test_invalid_json_and_an_inconsistent_pipeline_name_the_file(run):
     pipe = run / "pipelines" / "fold_0.json"
     pipe.write_text("{not json")

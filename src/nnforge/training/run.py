@@ -91,7 +91,7 @@ class Run:
         model, evaluation_data, pipelines, networks = load_run_files(path)
         history = path / "history.csv"
         evaluation = Evaluation.from_dict(
-            evaluation_data, pl.read_csv(history) if history.is_file() else None
+            evaluation_data, _read_history(history) if history.is_file() else None
         )
         if not (path / "predictions.parquet").is_file():
             msg = f"{path / 'predictions.parquet'}: missing"
@@ -182,3 +182,19 @@ def _check_finite_predictions(pred: np.ndarray, fold: int, ids: np.ndarray) -> N
             f"damaged, or these rows lie far outside the training data"
         )
         raise DataError(msg)
+
+
+def _read_history(path: Path) -> pl.DataFrame:
+    """``history.csv`` with its types: fold and epoch integers, every metric a float. (Type
+    guessing reads a column that was never measured, e.g. validation with ``validate_every:
+    0``, as text.)"""
+    frame = pl.read_csv(path, infer_schema=False)
+    try:
+        return frame.with_columns(
+            pl.col(c).cast(pl.Int64 if c in ("fold", "epoch") else pl.Float64)
+            for c in frame.columns
+        )
+    except pl.exceptions.InvalidOperationError as exc:
+        first = str(exc).strip().splitlines()[0]
+        msg = f"{path}: not a history written by nnforge ({first})"
+        raise RunDirDamagedError(msg) from None
