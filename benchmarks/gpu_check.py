@@ -10,7 +10,7 @@ What it does:
 1. Installs what nnforge needs and the host lacks (Polars, pydantic, threadpoolctl) from the
    wheels in ``benchmarks/wheels/`` (``pip install --no-index --find-links``), then imports
    nnforge from ``src/`` (no install of nnforge itself).
-2. The full tuned run (``examples/king_county/spec.json``: 8 folds x 500 epochs, validation
+2. The full tuned run (the packaged ``king-county`` spec: 8 folds x 500 epochs, validation
    every epoch) through ``nnforge train --backend jax`` in a fresh process: end-to-end wall time
    (target <= 15 s), the trainer's seconds per fold-epoch, R² in dollars.
 3. The compiled epoch alone on the same arrays (no validation, no trainer): seconds per
