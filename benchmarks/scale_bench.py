@@ -31,12 +31,12 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import _machine  # benchmarks/_machine.py, beside this script
+from _memory import TreeMemory
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -117,49 +117,6 @@ def child(data: str, out: str, folds: int, workers: int | None, marks_file: Path
 # -- the parent: launch and watch memory ---------------------------------------------------------
 
 
-class TreeMemory:
-    """Peak summed RSS (every 0.1 s) and PSS (every 0.5 s) of a process and its descendants."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.peak_rss = 0
-        self.peak_pss = 0
-        self.peak_processes = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> TreeMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        import psutil
-
-        root = psutil.Process(self.pid)
-        tick = 0
-        while not self._stop.wait(0.1):
-            # RSS is cheap; PSS reads smaps_rollup (~10-30 ms a process): every 5th sample only,
-            # so that the sampling itself takes little of the 2 cores being measured.
-            full = tick % 5 == 0
-            tick += 1
-            rss = pss = count = 0
-            with contextlib.suppress(psutil.Error):
-                for proc in [root, *root.children(recursive=True)]:
-                    with contextlib.suppress(psutil.Error):
-                        mem = proc.memory_full_info() if full else proc.memory_info()
-                        rss += mem.rss
-                        pss += getattr(mem, "pss", mem.rss) if full else 0
-                        count += 1
-            self.peak_rss = max(self.peak_rss, rss)
-            if full:
-                self.peak_pss = max(self.peak_pss, pss)
-            self.peak_processes = max(self.peak_processes, count)
-
-
 def measure(n_rows: int, args: argparse.Namespace) -> dict[str, Any]:
     """One size in a fresh child process; its timings plus the tree's peak memory."""
     data = scale_data(n_rows)
@@ -173,7 +130,7 @@ def measure(n_rows: int, args: argparse.Namespace) -> dict[str, Any]:
         if args.workers:
             cmd += ["--workers", str(args.workers)]
         proc = subprocess.Popen(cmd, env=env)
-        with TreeMemory(proc.pid) as mem:
+        with TreeMemory([proc.pid]) as mem:
             try:
                 code = proc.wait(timeout=args.max_seconds)
             except subprocess.TimeoutExpired:

@@ -36,7 +36,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ import _peers_nnforge
 import _peers_sklearn
 import _peers_torch
 import numpy as np
+from _memory import TreeMemory
 from _seed_report import machine_info, print_hardware, print_table
 from _workload import ADAM, BATCH, HIDDEN, UNITS, EpochClock, Fold, data_path, installed, prepare
 
@@ -135,36 +135,12 @@ def worker_main(args: argparse.Namespace) -> None:
 # -- the parent: launch, watch memory, score -----------------------------------------------------
 
 
-class PeakRSS:
-    """Samples the summed RSS of some processes and all their children (psutil) every 20 ms."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self.peak = 0
-        self._pids = pids
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        import psutil
-
-        procs = [psutil.Process(p) for p in self._pids]
-        while not self._stop.wait(0.02):
-            total = 0
-            for proc in procs:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-                    for child in proc.children(recursive=True):
-                        with contextlib.suppress(psutil.Error):
-                            total += child.memory_info().rss
-            self.peak = max(self.peak, total)
+def peak_rss(pids: list[int]) -> Any:
+    """The trees' RSS sampled every 20 ms (no PSS: cheap enough to watch a timed run); a
+    context giving None when psutil is missing."""
+    if not installed("psutil"):
+        return contextlib.nullcontext()
+    return TreeMemory(pids, interval=0.02, pss_every=0)
 
 
 def child_env(threads: int) -> dict[str, str]:
@@ -227,9 +203,7 @@ def launch(peer: str, layout: str, folds: list[Fold], args, workdir: Path) -> di
         if proc.stdout.readline().strip() != "READY":
             proc.wait()
             return {"error": f"worker exited with code {proc.returncode} before starting"}
-    with (
-        PeakRSS([p.pid for p in procs]) if installed("psutil") else contextlib.nullcontext() as rss
-    ):
+    with peak_rss([p.pid for p in procs]) as rss:
         for proc in procs:
             proc.stdin.write("GO\n")
             proc.stdin.flush()
@@ -249,7 +223,7 @@ def launch(peer: str, layout: str, folds: list[Fold], args, workdir: Path) -> di
             "s_per_fold_epoch_incl_warmup": (rep["end"] - rep["start"]) / fold_epochs,
             "preprocess_s": rep["preprocess_s"],
             "evaluate_s": rep["evaluate_s"],
-            "peak_rss_mib": rss.peak / 2**20 if rss else None,
+            "peak_rss_mib": rss.peak_rss / 2**20 if rss else None,
             "blas": rep["blas"],
             **{k: rep[k] for k in ("r2_oof", "r2_folds", "r2_norm_log")},
         }
@@ -270,7 +244,7 @@ def launch(peer: str, layout: str, folds: list[Fold], args, workdir: Path) -> di
         "s_per_fold_epoch": (wall - warmup) / fold_epochs,
         "s_per_fold_epoch_incl_warmup": wall / fold_epochs,
         "cpu_s_per_fold_epoch": sum(r["cpu_s"] for r in reports) / fold_epochs,
-        "peak_rss_mib": rss.peak / 2**20 if rss else None,
+        "peak_rss_mib": rss.peak_rss / 2**20 if rss else None,
         "blas": reports[0]["blas"],
         **scores(folds, preds),
     }
@@ -439,8 +413,7 @@ def full(args: argparse.Namespace) -> dict[str, Any]:
         print(f"full run: {args.folds} folds x {epochs} epochs through {how} ...", flush=True)
         start = time.perf_counter()
         proc = subprocess.Popen(cmd)  # as a user runs it: the trainer picks its own threads
-        watch = PeakRSS([proc.pid]) if installed("psutil") else contextlib.nullcontext()
-        with watch as rss:
+        with peak_rss([proc.pid]) as rss:
             code = proc.wait()
         wall = time.perf_counter() - start
         if code:
@@ -455,12 +428,12 @@ def full(args: argparse.Namespace) -> dict[str, Any]:
             "folds": args.folds,
             "epochs": epochs,
             "wall_s": wall,
-            "peak_rss_mib": rss.peak / 2**20 if rss else None,
+            "peak_rss_mib": rss.peak_rss / 2**20 if rss else None,
             "max_child_rss_mib": children_maxrss,
             "validate_every": model.validate_every,
             "summary": evaluation,
         }
-        peak = rss.peak / 2**20 if rss else children_maxrss
+        peak = rss.peak_rss / 2**20 if rss else children_maxrss
         print(
             f"  wall {wall:.1f} s (target <= 60), peak RSS {peak:.0f} MiB "
             f"(target < 1024), out-of-fold R² {evaluation.get('oof_r2')}\n"
