@@ -56,3 +56,30 @@ def test_get_accepts_name_dict_instance_and_lists_names():
         activations.get("gelu")
     with pytest.raises(TypeError, match="activation"):
         activations.get(3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_gradient_is_zero_exactly_at_and_below_the_kink(dtype, rng):
+    """ReLU's backward keeps the gradient where a > 0 and zeroes it at 0, -0.0, the smallest
+    normal and below; also on column views, in place."""
+    relu = activations.get("relu")
+    tiny = np.finfo(dtype).tiny
+    z = rng.normal(size=(2, 6, 8)).astype(dtype)
+    z[0, 0, :6] = [0.0, -0.0, tiny, -tiny, np.finfo(dtype).max, -np.finfo(dtype).max]
+    a = relu.forward(z.copy())
+    assert not np.signbit(a).any()  # forward never yields -0.0
+    g = rng.normal(size=z.shape).astype(dtype)
+    np.testing.assert_array_equal(relu.backward(a, g), np.where(z > 0, g, 0))
+    view = g[..., :5].copy()
+    expected = np.where(z[..., :5] > 0, view, 0)
+    assert relu.backward(a[..., :5], view, out=view) is view
+    np.testing.assert_array_equal(view, expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fixes_one_is_true_only_where_f_of_one_is_one(name, dtype):
+    """Dense skips re-writing its ones (bias) column after activations that declare f(1) == 1."""
+    act = activations.get(name)
+    if act.elementwise:
+        assert act.fixes_one == (act.forward(np.ones((1, 2, 3), dtype))[..., -1] == 1).all()

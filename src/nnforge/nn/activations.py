@@ -51,6 +51,7 @@ class Activation(Configurable):
     """
 
     elementwise: ClassVar[bool] = True
+    fixes_one: ClassVar[bool] = False  # f(1) == 1 exactly: a layer's ones column survives f
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -68,6 +69,7 @@ class Linear(Activation):
     """The identity, for regression outputs."""
 
     name = "linear"
+    fixes_one = True
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if out is None or out is z:
@@ -101,6 +103,7 @@ class ReLU(Activation):
     """``max(z, 0)``; its gradient at exactly 0 is taken as 0 (Keras' convention)."""
 
     name = "relu"
+    fixes_one = True
 
     def forward(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.maximum(z, _zeros(z.shape, z.dtype), out=out)

@@ -58,6 +58,12 @@ class Loss(Configurable):
         raise NotImplementedError(msg)
 
 
+def _mean_last(x: np.ndarray) -> np.ndarray:
+    """``x.mean(axis=-1)``, bit for bit, without ``np.mean``'s Python layer (~25 µs a call,
+    as much as the loss itself on a training batch)."""
+    return np.add.reduce(x, axis=-1) / x.shape[-1]
+
+
 class MeanSquaredError(Loss):
     """``mean_k (y_pred - y_true)**2`` per sample."""
 
@@ -66,7 +72,7 @@ class MeanSquaredError(Loss):
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         diff = y_pred - y_true
         diff *= diff
-        return diff.mean(axis=-1)
+        return _mean_last(diff)
 
     def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         grad = y_pred - y_true
@@ -82,7 +88,7 @@ class BinaryCrossentropy(Loss):
 
     def __call__(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         p = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
-        return -(y_true * np.log(p) + (1.0 - y_true) * np.log1p(-p)).mean(axis=-1)
+        return -_mean_last(y_true * np.log(p) + (1.0 - y_true) * np.log1p(-p))
 
     def gradient(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         p = np.clip(y_pred, EPSILON, 1.0 - EPSILON)
@@ -93,7 +99,7 @@ class BinaryCrossentropy(Loss):
     def from_logits(self, y_true: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         z = logits
         # log(1 + exp(-|z|)) + max(z, 0) - z*y  ==  -[y log s(z) + (1-y) log(1 - s(z))]
-        loss = (np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z)))).mean(axis=-1)
+        loss = _mean_last(np.maximum(z, 0) - z * y_true + np.log1p(np.exp(-np.abs(z))))
         grad = np.multiply(z, 0.5)
         np.tanh(grad, out=grad)  # sigmoid(z) = (1 + tanh(z/2)) / 2
         grad *= 0.5

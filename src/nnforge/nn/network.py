@@ -259,7 +259,8 @@ class Network:
         else:
             per_sample, grad = self.loss(y, out), self.loss.gradient(y, out)
         if sample_weight is None:
-            batch_losses = per_sample.mean(axis=1, dtype=np.float64)
+            # per_sample.mean(axis=1, dtype=np.float64) without np.mean's Python layer
+            batch_losses = np.add.reduce(per_sample, axis=1, dtype=np.float64) / out.shape[1]
             grad *= 1.0 / out.shape[1]
         else:
             scale = self._sample_scale(sample_weight, out.shape[1])

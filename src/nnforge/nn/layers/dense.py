@@ -172,7 +172,8 @@ class Dense:
             act.forward(z, out=z)
         else:
             act.forward(out, out=out)
-            out[..., units] = 1  # tanh, sigmoid: f(1) != 1
+            if not act.fixes_one:
+                out[..., units] = 1  # tanh, sigmoid: f(1) != 1
         if training:
             self._xa, self._out, self._act, self._mask = xa, out, act, mask
         return out
