@@ -218,6 +218,24 @@ def test_save_load_predict_identical(tmp_path, rng):
     assert not list((tmp_path / "models").glob("*.tmp"))
 
 
+def test_saved_file_is_byte_reproducible(tmp_path, rng):
+    """The same network gives the same .safetensors bytes every time (safetensors itself
+    writes its metadata in hash-map order, different from one call to the next)."""
+    from safetensors import safe_open
+
+    net = _mlp(2, dtype="float32")
+    blobs = {
+        net.save(tmp_path / f"m{i}").with_suffix(".safetensors").read_bytes() for i in range(12)
+    }
+    assert len(blobs) == 1
+    blob = blobs.pop()
+    assert (8 + int.from_bytes(blob[:8], "little")) % 8 == 0  # tensor bytes stay aligned
+    with safe_open(str(tmp_path / "m0.safetensors"), "numpy") as f:
+        assert set(f.metadata()) == {"format", "config"}
+    x, _ = _data(rng, 2)
+    np.testing.assert_array_equal(Network.load(tmp_path / "m3").predict(x), net.predict(x))
+
+
 def test_load_without_json_and_across_dtypes(tmp_path, rng):
     net = _mlp(2, dtype="float64")
     net.save(tmp_path / "m.safetensors")

@@ -36,10 +36,22 @@ def save(net: Network, path: str | os.PathLike[str]) -> Path:
     base = _base_path(path)
     config_json = json.dumps(net.get_config(), indent=2)
     tensors = {k: np.ascontiguousarray(v) for k, v in named_parameters(net).items()}
-    blob = st_save(tensors, metadata={"format": FORMAT, "config": config_json})
+    blob = _canonical(st_save(tensors, metadata={"format": FORMAT, "config": config_json}))
     atomic_write_bytes(base.with_name(base.name + ".safetensors"), blob)
     atomic_write_text(base.with_name(base.name + ".json"), config_json + "\n")
     return base
+
+
+def _canonical(blob: bytes) -> bytes:
+    """``blob`` with its JSON header's keys in sorted order: safetensors writes the metadata
+    from a hash map, whose order changes from one process to the next, so the same network
+    gave different files. Same format: 8-byte little-endian header size, the header padded
+    with spaces to a multiple of 8 bytes, then the tensor bytes unchanged."""
+    size = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8 : 8 + size])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + blob[8 + size :]
 
 
 def read_config(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
