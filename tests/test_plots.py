@@ -121,6 +121,34 @@ def test_figure_to_png_and_save_figure_atomic(tmp_path: Path) -> None:
     assert sorted(p.name for p in target.parent.iterdir()) == ["loss.png"]
 
 
+def test_figures_to_png_in_processes_gives_the_same_bytes_in_order() -> None:
+    """Figures shared among worker processes come back in order, byte-identical to drawing them
+    here (the workers are forked: nothing is pickled, lambdas in formatters included)."""
+    figs = [plots.loss_curves(history_frame(k=k, epochs=4 + k)) for k in (1, 2, 3, 4, 5)]
+    figs.append(plots.error_histogram(np.linspace(1e5, 9e5, 50), np.linspace(1.1e5, 8e5, 50)))
+    here = [plots.figure_to_png(f) for f in figs]
+    assert len(set(here)) == len(here)  # distinct figures, so the order is checked
+    assert plots.figures_to_png(figs, processes=3) == here
+    assert plots.figures_to_png(figs, processes=64) == here  # at most one process per figure
+    assert plots.figures_to_png([], processes=2) == []
+
+
+class _Broken(Figure):
+    def draw(self, renderer):
+        raise ValueError("this figure cannot be drawn")
+
+
+def test_figures_to_png_raises_a_worker_failure_here() -> None:
+    """A figure that fails in a worker is drawn again by the caller, whose error is raised."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    good = plots.loss_curves(history_frame(k=1, epochs=3))
+    bad = _Broken()
+    FigureCanvasAgg(bad)
+    with pytest.raises(ValueError, match="cannot be drawn"):
+        plots.figures_to_png([good, bad, good], processes=2)
+
+
 # --------------------------------------------------------------------------------------------
 # curves
 

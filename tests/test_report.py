@@ -114,6 +114,20 @@ def bare_report(bare_run: Path) -> Path:
     return write_report(bare_run, bare_run.parent / "elsewhere" / "r.html")
 
 
+def test_figures_drawn_in_worker_processes_equal_drawn_here(
+    full_report: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The default report (figures drawn one process per core) embeds the same images, in the
+    same places, as one drawn entirely in this process; the saved PNGs are the same files."""
+    out, plots_dir = full_report
+    alone = write_report(out.parent, tmp_path / "alone.html", plots_dir=tmp_path, processes=1)
+    figures = re.compile(r'<figure><img src="data:image/png;base64,([^"]+)"')
+    assert figures.findall(alone.read_text()) == figures.findall(out.read_text())
+    assert len(figures.findall(out.read_text())) >= 14
+    for png in plots_dir.glob("*.png"):
+        assert (tmp_path / png.name).read_bytes() == png.read_bytes(), png.name
+
+
 def test_report_written_in_run_dir(full_report: tuple[Path, Path]) -> None:
     out, _ = full_report
     assert out.name == "report.html"

@@ -47,6 +47,7 @@ from nnforge.plots.regression import (
     proportional_error,
     residuals,
 )
+from nnforge.plots.rendering import figures_to_png
 
 __all__ = [
     "DPI",
@@ -60,6 +61,7 @@ __all__ = [
     "error_histogram",
     "feature_boxplots",
     "figure_to_png",
+    "figures_to_png",
     "geo_map",
     "importance_bar",
     "loss_comparison",

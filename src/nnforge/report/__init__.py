@@ -28,10 +28,12 @@ import polars as pl
 
 from nnforge import __version__
 from nnforge._io import atomic_write_text
+from nnforge._validation import check_scalar
 from nnforge.report.classification import CLASSIFICATION_SECTION_LIST, CLASSIFICATION_SECTIONS
 from nnforge.report.html import GENERATOR, _esc, _Report, html_figure, html_page, html_table
 from nnforge.report.reading import RunFiles, Section, read_run
 from nnforge.report.sections import REGRESSION_SECTIONS, SECTIONS
+from nnforge.training.processes import available_cores
 
 __all__ = [
     "CLASSIFICATION_SECTIONS",
@@ -58,6 +60,7 @@ def write_report(
     n_worst: int = 20,
     before_after: tuple[pl.DataFrame, pl.DataFrame] | None = None,
     sections: list[Section] | None = None,
+    processes: int | None = None,
 ) -> Path:
     """Write a self-contained ``report.html`` for a run directory, leading with the answer.
 
@@ -83,6 +86,9 @@ def write_report(
     sections : list of Section, optional
         The sections in order. Default: :data:`REGRESSION_SECTIONS`, or
         :data:`CLASSIFICATION_SECTION_LIST` for a class target.
+    processes : int, optional
+        Processes drawing the figures (forked on Linux; the same bytes as drawn here).
+        Default: one per core this process may use; 1 draws them all in this process.
 
     Returns
     -------
@@ -112,7 +118,12 @@ def write_report(
     if sections is None:  # the sections for the run's kind of target
         classes = run.summary.get("task") == "classification"
         sections = CLASSIFICATION_SECTION_LIST if classes else REGRESSION_SECTIONS
-    report = _Report(sections, None if plots_dir is None else Path(plots_dir))
+    jobs = (
+        available_cores()
+        if processes is None
+        else check_scalar(processes, "processes", integer=True, min_val=1)
+    )
+    report = _Report(sections, None if plots_dir is None else Path(plots_dir), jobs)
     for _, _, fill in sections:
         fill(report, run)
 

@@ -145,10 +145,14 @@ def _note(text: str) -> str:
 class _Report:
     """Accumulates sections and images; optionally saves each figure as a PNG too."""
 
-    def __init__(self, sections: list[Section], plots_dir: Path | None) -> None:
+    def __init__(self, sections: list[Section], plots_dir: Path | None, processes: int = 1) -> None:
         self.headings = {key: title for key, title, _ in sections}
         self.sections: dict[str, list[str]] = {key: [] for key in self.headings}
         self.plots_dir = plots_dir
+        self.processes = processes
+        # Built figures waiting to be drawn, all at once (in parallel) by `render`:
+        # (section, index of their placeholder in it, name, figure, caption).
+        self._figures: list[tuple[str, int, str, Figure, str]] = []
 
     def add(self, section: str, fragment: str) -> None:
         self.sections[section].append(fragment)
@@ -160,12 +164,20 @@ class _Report:
         except _DRAWING_ERRORS as exc:  # bad data for one figure must not cost the report
             self.add(section, _note(f"{caption}: could not be drawn ({type(exc).__name__}: {exc})"))
             return
-        png = plots.figure_to_png(fig)  # drawn once: the same bytes are embedded and saved
-        if self.plots_dir is not None:
-            atomic_write_bytes(self.plots_dir / f"{name}.png", png)
-        self.add(section, html_figure(png, caption))
+        self._figures.append((section, len(self.sections[section]), name, fig, caption))
+        self.add(section, "")  # its place; the PNG comes in `_draw_figures`
+
+    def _draw_figures(self) -> None:
+        """Draw every figure built so far, one process per core, into its place."""
+        figures, self._figures = self._figures, []
+        pngs = plots.figures_to_png([f[3] for f in figures], processes=self.processes)
+        for (section, at, name, _, caption), png in zip(figures, pngs, strict=True):
+            if self.plots_dir is not None:  # the same bytes are embedded and saved
+                atomic_write_bytes(self.plots_dir / f"{name}.png", png)
+            self.sections[section][at] = html_figure(png, caption)
 
     def render(self, title: str, meta: str) -> str:
+        self._draw_figures()
         nav = "".join(f'<li><a href="#{k}">{_esc(v)}</a></li>' for k, v in self.headings.items())
         body = "".join(
             f'<section id="{key}"><h2>{_esc(self.headings[key])}</h2>{"".join(parts)}</section>'
