@@ -465,3 +465,15 @@ def test_legend_goes_to_the_corner_without_data(empty, code):
             ax.scatter(rng.uniform(u0, u1, 50), rng.uniform(v0, v1, 50), label=loc)
     ax.set_xlim(0, 1), ax.set_ylim(0, 1)
     assert _legend(ax)._loc == code
+
+
+def test_figures_to_png_draws_here_when_no_process_starts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no worker process can be started, every figure is drawn in the caller."""
+    import multiprocessing.process
+
+    def refuse(self: object) -> None:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    figs = [plots.loss_curves(history_frame(k=k, epochs=3)) for k in (1, 2, 3)]
+    assert plots.figures_to_png(figs, processes=3) == [plots.figure_to_png(f) for f in figs]

@@ -56,7 +56,12 @@ def figures_to_png(figures: Sequence[Figure], *, processes: int = 1) -> list[byt
         for share in shares[1:]:
             recv, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_draw_share, args=(figures, share, send), daemon=True)
-            proc.start()
+            try:
+                proc.start()
+            except OSError:  # no process to be had (limits, sandbox): the rest is drawn here
+                send.close()
+                recv.close()
+                break
             send.close()  # the parent's copy: the pipe ends when the worker's does
             reader = threading.Thread(target=_collect, args=(recv, results), daemon=True)
             reader.start()
