@@ -477,3 +477,20 @@ def test_figures_to_png_draws_here_when_no_process_starts(monkeypatch: pytest.Mo
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
     figs = [plots.loss_curves(history_frame(k=k, epochs=3)) for k in (1, 2, 3)]
     assert plots.figures_to_png(figs, processes=3) == [plots.figure_to_png(f) for f in figs]
+
+
+def test_figures_to_png_forks_without_warnings_after_jax() -> None:
+    """Drawing workers are forked quietly even when JAX (whose fork hook warns) is loaded."""
+    import contextlib
+    import warnings
+
+    with contextlib.suppress(ImportError):
+        import jax
+
+        jax.devices()  # a started backend is what makes JAX's at-fork hook warn
+
+    figs = [plots.loss_curves(history_frame(k=k, epochs=3)) for k in (1, 2)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert plots.figures_to_png(figs, processes=2) == [plots.figure_to_png(f) for f in figs]
+    assert not [str(w.message) for w in caught if "fork" in str(w.message)]

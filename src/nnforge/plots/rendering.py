@@ -16,6 +16,7 @@ import multiprocessing as mp
 import struct
 import sys
 import threading
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,7 +58,9 @@ def figures_to_png(figures: Sequence[Figure], *, processes: int = 1) -> list[byt
             recv, send = ctx.Pipe(duplex=False)
             proc = ctx.Process(target=_draw_share, args=(figures, share, send), daemon=True)
             try:
-                proc.start()
+                with warnings.catch_warnings():
+                    _quiet_fork_warnings()
+                    proc.start()
             except OSError:  # no process to be had (limits, sandbox): the rest is drawn here
                 send.close()
                 recv.close()
@@ -116,3 +119,11 @@ def _own_fonts() -> None:
 
     font_manager._get_font.cache_clear()
     mathtext.MathTextParser._parse_cached.cache_clear()  # parsed text keeps its fonts
+
+
+def _quiet_fork_warnings() -> None:
+    """Silence the warnings about forking a process that has threads (JAX's hook, Python 3.12's
+    own): they are about a child that uses those threads' libraries, and a drawing worker only
+    runs matplotlib and zlib, with fonts of its own."""
+    warnings.filterwarnings("ignore", message=r".*os\.fork\(\) was called", category=RuntimeWarning)
+    warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks")
