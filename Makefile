@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv browser screenshots demo demo-seed demo-classification xor test lint bench bench-backends bench-full \
+.PHONY: venv browser screenshots demo demo-seed demo-classification xor test lint bench bench-backends bench-full bench-floor \
 	bench-pipeline bench-classification bench-scale clean
 
 venv: $(STAMP)
@@ -72,6 +72,11 @@ bench: $(STAMP)
 # The full King County run through `nnforge train --backend numpy` and `--backend jax` (issue 16).
 bench-backends: $(STAMP)
 	$(BENCH_ENV) $(BIN)/python benchmarks/backends.py $(BACKENDS_ARGS)
+
+# Issue 10: the engine's training step against the bare NumPy calls it cannot avoid (matrix
+# products, ReLU, Adam) on the tuned King County network, alone and one copy per worker.
+bench-floor: $(STAMP)
+	$(BENCH_ENV) $(BIN)/python benchmarks/step_floor.py $(FLOOR_ARGS)
 
 bench-full: $(STAMP)
 	$(BIN)/python -m pip install -q psutil || echo "bench-full: psutil missing, no peak memory"

@@ -21,6 +21,7 @@ from nnforge.nn import network
 from nnforge.training import loop, trainers, workers
 
 _ACC = {"step": 0.0, "steps": 0, "epoch": 0.0, "measure": 0.0}
+_EPOCHS: list[float] = []  # each epoch's seconds in run_epoch, in order
 
 
 def _timed(owner: Any, name: str, key: str, count: str | None = None) -> None:
@@ -30,6 +31,8 @@ def _timed(owner: Any, name: str, key: str, count: str | None = None) -> None:
         start = time.perf_counter()
         result = original(*args, **kwargs)
         _ACC[key] += time.perf_counter() - start
+        if key == "epoch":
+            _EPOCHS.append(time.perf_counter() - start)
         if count:
             _ACC[count] += 1
         return result
@@ -46,10 +49,20 @@ def _train_replicas(*args: Any, **kwargs: Any) -> Any:
     print(
         f"worker {os.getpid()}: {total:.2f} s | steps {a['step']:.2f} s ({a['steps']} of "
         f"{each:.0f} µs, {a['step'] / total:.0%}) | gathering {a['epoch'] - a['step']:.2f} s | "
-        f"validation {a['measure']:.2f} s | other {total - a['epoch'] - a['measure']:.2f} s",
+        f"validation {a['measure']:.2f} s | other {total - a['epoch'] - a['measure']:.2f} s"
+        f"{_drift()}",
         flush=True,
     )
     return result
+
+
+def _drift() -> str:
+    """The last tenth of the epochs' mean time over the first tenth's (1.0: no slow-down)."""
+    k = len(_EPOCHS) // 10
+    if k == 0:
+        return ""
+    first, last = sum(_EPOCHS[:k]) / k, sum(_EPOCHS[-k:]) / k
+    return f" | epochs, last {k} / first {k}: {last / first:.2f}"
 
 
 _TRAIN_REPLICAS = loop.train_replicas
