@@ -128,5 +128,63 @@ def test_refused_executable_memory_warns_and_falls_back(monkeypatch):
     monkeypatch.setattr(fpmode, "_machine_code", lambda: (b"\xc3", 0x8040))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert fpmode._init() == (None, None)
+        assert fpmode._init() == (None, None, None)
+    assert any("flush-to-zero" in str(w.message) for w in caught)
+
+
+# -- Windows: the C runtime's _controlfp, simulated by its documented contract ----------------
+
+_X64_DEFAULT = 0x0008001F  # the x64 CRT's default word: exceptions masked, round to nearest
+
+
+class _ControlFp:
+    """``_controlfp(new, mask)``: word = (word & ~mask) | (new & mask); returns the word."""
+
+    def __init__(self, word: int) -> None:
+        self.word = word
+        self.writes = 0
+
+    def __call__(self, new: int, mask: int) -> int:
+        if mask:
+            self.writes += 1
+        self.word = (self.word & ~mask) | (new & mask)
+        return self.word
+
+
+def _as_windows(monkeypatch, crt: _ControlFp) -> None:
+    monkeypatch.setattr(fpmode.sys, "platform", "win32")
+    monkeypatch.setattr(fpmode.platform, "machine", lambda: "AMD64")
+    monkeypatch.setattr(fpmode, "_windows_crt", lambda: crt)
+
+
+@pytest.mark.parametrize("field", [0x0, 0x01000000, 0x02000000, 0x03000000])
+def test_windows_scope_sets_the_denormal_field_and_puts_the_callers_back(monkeypatch, field):
+    crt = _ControlFp(_X64_DEFAULT | field)
+    _as_windows(monkeypatch, crt)
+    update, bits, mask = fpmode._init()
+    assert (bits, mask) == (0x01000000, 0x03000000)  # float.h: _DN_FLUSH, _MCW_DN
+    monkeypatch.setattr(fpmode, "_update", update)
+    monkeypatch.setattr(fpmode, "FLUSH_BITS", bits)
+    monkeypatch.setattr(fpmode, "FLUSH_MASK", mask)
+    before = crt.word
+    with fpmode.flush_denormals():
+        assert crt.word & mask == bits  # flush operands and results, whatever was set before
+        assert crt.word & ~mask == before & ~mask  # nothing else in the word changes
+        with fpmode.flush_denormals():
+            assert crt.word & mask == bits
+        assert crt.word & mask == bits  # the inner exit keeps the outer scope
+        assert fpmode.get_mode() == crt.word
+    assert crt.word == before
+    assert crt.writes == (0 if field == bits else 2)  # nothing written when already flushing
+
+
+def test_windows_without_the_c_runtime_warns_and_falls_back(monkeypatch):
+    def missing():
+        raise OSError("ucrtbase not found")
+
+    _as_windows(monkeypatch, _ControlFp(_X64_DEFAULT))
+    monkeypatch.setattr(fpmode, "_windows_crt", missing)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert fpmode._init() == (None, None, None)
     assert any("flush-to-zero" in str(w.message) for w in caught)

@@ -12,12 +12,14 @@ thread, so the engine sets the bits at the start of each public call and restore
 bits when the call returns (:func:`flushing`, :func:`flush_denormals`): user code never sees a
 changed mode afterwards, and every thread or worker process that computes sets its own.
 
-The register is read and written by a few bytes of machine code (``stmxcsr``/``ldmxcsr`` on
-x86-64, ``mrs``/``msr fpcr`` on AArch64) copied into an anonymous page that is then made
-read+execute (never writable and executable at once), and called through :mod:`ctypes`; no
-compiler is needed. Where that is impossible (another architecture, Windows, macOS on ARM,
-a system that refuses executable memory), everything here is a no-op: results are the same,
-only the speed on subnormal values differs; on x86-64 a :class:`RuntimeWarning` says so once.
+On Linux, macOS (x86-64) and FreeBSD the register is read and written by a few bytes of machine
+code (``stmxcsr``/``ldmxcsr`` on x86-64, ``mrs``/``msr fpcr`` on AArch64) copied into an
+anonymous page that is then made read+execute (never writable and executable at once), and
+called through :mod:`ctypes`; no compiler is needed. On Windows the C runtime's own
+``_controlfp`` sets the same bits (its denormal field ``_MCW_DN``; ``_DN_FLUSH`` is FTZ + DAZ on
+x64, FPCR.FZ on ARM64). Where neither is possible (another architecture, macOS on ARM, a system
+that refuses executable memory), everything here is a no-op: results are the same, only the
+speed on subnormal values differs; on x86-64 a :class:`RuntimeWarning` says so once.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-__all__ = ["FLUSH_BITS", "available", "flush_denormals", "flushing", "get_mode"]
+__all__ = ["FLUSH_BITS", "FLUSH_MASK", "available", "flush_denormals", "flushing", "get_mode"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +51,8 @@ _AARCH64 = b"".join(
     for word in (0xD53B4402, 0x0A000043, 0x2A010063, 0xD51B4403, 0x2A0203E0, 0xD65F03C0)
 )
 _KEEP_ALL = 0xFFFFFFFF
+# Windows' float.h: the denormal field of the C runtime's control word and its "flush" value.
+_MCW_DN, _DN_FLUSH = 0x03000000, 0x01000000
 
 
 def _machine_code() -> tuple[bytes, int] | None:
@@ -87,13 +91,50 @@ def _load(code: bytes) -> Callable[[int, int], int]:
     return ctypes.CFUNCTYPE(ctypes.c_uint32, ctypes.c_uint32, ctypes.c_uint32)(addr)
 
 
-def _init() -> tuple[Callable[[int, int], int] | None, int | None]:
+def _windows_update(controlfp: Callable[[int, int], int]) -> Callable[[int, int], int]:
+    """``update(keep, set)`` over the C runtime's control word, changing its denormal field only.
+
+    ``controlfp(new, mask)`` is ``_controlfp``: it sets the bits of ``mask`` from ``new`` and
+    returns the control word; ``controlfp(0, 0)`` only reads it.
+    """
+
+    def update(keep: int, set_bits: int) -> int:
+        old = int(controlfp(0, 0))
+        new = (old & keep) | set_bits
+        if (new ^ old) & _MCW_DN:
+            controlfp(new & _MCW_DN, _MCW_DN)
+        return old
+
+    return update
+
+
+def _windows_crt() -> Callable[[int, int], int]:
+    """The C runtime's ``_controlfp`` (the Universal CRT that Python itself uses)."""
+    controlfp = ctypes.CDLL("ucrtbase")._controlfp
+    controlfp.restype = ctypes.c_uint
+    controlfp.argtypes = [ctypes.c_uint, ctypes.c_uint]
+    return controlfp
+
+
+def _mechanism() -> tuple[Callable[[], Callable[[int, int], int]], int, int] | None:
+    """How to build ``update`` here, the flush bits and the field they belong to; or None."""
+    machine = platform.machine().lower()
+    if sys.platform == "win32" and machine in ("amd64", "x86_64", "arm64", "aarch64"):
+        return lambda: _windows_update(_windows_crt()), _DN_FLUSH, _MCW_DN
     found = _machine_code()
     if found is None:
-        return None, None
+        return None
     code, bits = found
+    return lambda: _load(code), bits, bits
+
+
+def _init() -> tuple[Callable[[int, int], int] | None, int | None, int | None]:
+    found = _mechanism()
+    if found is None:
+        return None, None, None
+    build, bits, mask = found
     try:
-        update = _load(code)
+        update = build()
         update(_KEEP_ALL, 0)  # a read: proves the code runs before anyone relies on it
     except (OSError, AttributeError, ValueError) as exc:
         warnings.warn(
@@ -103,11 +144,11 @@ def _init() -> tuple[Callable[[int, int], int] | None, int | None]:
             RuntimeWarning,
             stacklevel=3,
         )
-        return None, None
-    return update, bits
+        return None, None, None
+    return update, bits, mask
 
 
-_update, FLUSH_BITS = _init()
+_update, FLUSH_BITS, FLUSH_MASK = _init()
 _state = threading.local()  # .on: this thread is inside a flush scope (the outermost sets it)
 
 
@@ -117,7 +158,8 @@ def available() -> bool:
 
 
 def get_mode() -> int | None:
-    """The calling thread's raw control register (MXCSR or FPCR), or None where unsupported."""
+    """The calling thread's raw control register (MXCSR or FPCR; on Windows the C runtime's
+    control word), or None where unsupported."""
     return None if _update is None else int(_update(_KEEP_ALL, 0))
 
 
@@ -127,14 +169,14 @@ def _enter() -> int | None:
     if _update is None or local.get("on"):
         return None  # nested (or unsupported): nothing to do
     local["on"] = True
-    return _update(_KEEP_ALL, FLUSH_BITS)
+    return _update(~FLUSH_MASK & _KEEP_ALL, FLUSH_BITS)
 
 
 def _exit(old: int | None) -> None:
     """Put the caller's flush bits back (only those: anything else the caller set stays)."""
     if old is not None:
         _state.on = False
-        _update(~FLUSH_BITS & _KEEP_ALL, old & FLUSH_BITS)
+        _update(~FLUSH_MASK & _KEEP_ALL, old & FLUSH_MASK)
 
 
 @contextlib.contextmanager
