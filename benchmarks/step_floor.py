@@ -35,8 +35,8 @@ from _machine import machine
 PARTS = ("engine", "matmul", "relu", "adam")
 
 
-def _network(replicas: int):
-    """The packaged tuned spec's network for the packaged King County data, and the spec."""
+def _spec():
+    """The packaged tuned spec, its number of inputs and of rows on the packaged data."""
     from nnforge.data import Pipeline, derive
     from nnforge.datasets import king_county
     from nnforge.demos import example_spec
@@ -44,7 +44,12 @@ def _network(replicas: int):
 
     model = Model.from_json_file(example_spec("king-county"))
     frame = derive(model.dataset, king_county())
-    n_inputs = len(Pipeline(model.dataset).fit(frame).input_features_)
+    return model, len(Pipeline(model.dataset).fit(frame).input_features_), frame.height
+
+
+def _network(replicas: int):
+    """The tuned spec's network for the packaged King County data, and the spec."""
+    model, n_inputs, _ = _spec()
     return model, model.build_network(n_inputs, seeds=list(range(replicas)))
 
 
@@ -163,10 +168,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
 
-    model, _ = _network(1)
+    model, _, rows = _spec()
     folds = model.trainer.k
     replicas = -(-folds // args.processes)
-    batches = -(-(folds - 1) * 21613 // folds // model.batch_size)
+    batches = -(-(folds - 1) * rows // folds // model.batch_size)  # the largest fold's
     spec_steps = model.epochs * batches
     info = machine()
     print(f"{info['cpu']} | {info['cpus']} CPUs | BLAS {', '.join(info.get('blas', []))}")
